@@ -60,5 +60,8 @@ export interface ConsoleLink {
   /** A PIT was cut for a machine's timeline. */
   pitCut(machineId: string, timelineId: string, pit: Pit): void;
   /** Failback stream progress for the console's machine view. */
-  failbackProgress(machineId: string, progress: { sentBytes: number; totalBytes: number; caughtUp: boolean }): void;
+  failbackProgress(
+    machineId: string,
+    progress: { sentBytes: number; totalBytes: number; caughtUp: boolean },
+  ): void;
 }

@@ -25,7 +25,13 @@ export interface DiskSpec {
 
 /** One extent of a write batch. `data.length === length` for data; zero extents carry no data. */
 export type Extent =
-  | { readonly disk: number; readonly offset: number; readonly length: number; readonly kind: "data"; readonly data: Buffer }
+  | {
+      readonly disk: number;
+      readonly offset: number;
+      readonly length: number;
+      readonly kind: "data";
+      readonly data: Buffer;
+    }
   | { readonly disk: number; readonly offset: number; readonly length: number; readonly kind: "zero" };
 
 export interface AppendOptions {
