@@ -1,0 +1,235 @@
+/**
+ * The agent role. First run: registers with the console using the install token (pins the
+ * console's CA by the token's fingerprint, makes its own key, receives a certificate and a
+ * replicator). Then: connect to the replicator, align the tracker with the standby
+ * (continue, all-zero, or compare hashes), replicate, and report state, progress and lag to
+ * the console every couple of seconds. Reconnects with backoff; a restart resumes from its
+ * state directory without a full resync.
+ */
+import { cpus, hostname, totalmem } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { errorMessage } from "../common/errors.js";
+import { parseInstallToken } from "../common/install-token.js";
+import { logger, type Logger } from "../common/log.js";
+import type { DiskProgress } from "../common/model.js";
+import type { ReplicationState } from "../common/states.js";
+import { PeerError } from "../wire/frame-socket.js";
+import { loadIdentity, newKeyPair, saveIdentity, type AgentIdentity } from "./agent-identity.js";
+import { consoleJson, fetchPinnedCa } from "./console-api.js";
+import { diskSize } from "./disk-size.js";
+import { ReplicationLink } from "./replication-link.js";
+import type { ChangeTracker } from "./trackers/change-tracker.js";
+import { ScanTracker } from "./trackers/scan/scan-tracker.js";
+
+export interface AgentOptions {
+  readonly token?: string;
+  readonly disks: readonly string[];
+  readonly name?: string;
+  readonly stateDir: string;
+  readonly scanIntervalMs?: number;
+  readonly spoolLimitBytes?: number;
+  readonly statusIntervalMs?: number;
+  readonly log?: Logger;
+}
+
+export interface AgentStatus {
+  readonly state: ReplicationState;
+  readonly progressPercent: number;
+  readonly lagSeconds: number | null;
+  readonly etaSeconds: number | null;
+  readonly reason?: string;
+  readonly disks: DiskProgress[];
+  readonly bytesSent: number;
+}
+
+export class Agent {
+  private tracker: ChangeTracker | null = null;
+  private link: ReplicationLink | null = null;
+  private readonly abort = new AbortController();
+  private reason: string | undefined;
+  private paused = false;
+  private startedSyncAt = 0;
+
+  private constructor(
+    readonly identity: AgentIdentity,
+    private readonly opts: AgentOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads the identity from the state dir, or registers with the token. Exits early on refusal. */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const log = opts.log ?? logger("agent");
+    let identity = await loadIdentity(opts.stateDir);
+    if (!identity) {
+      if (!opts.token) throw new Error(`No agent identity in ${opts.stateDir}: pass --token to register`);
+      identity = await register(opts, log);
+      await saveIdentity(opts.stateDir, identity);
+    } else if (identity.disks.map((d) => d.path).join("\n") !== opts.disks.join("\n") && opts.disks.length > 0) {
+      throw new Error(
+        `This agent replicates ${identity.disks.map((d) => d.path).join(", ")}; to protect other disks use another --state-dir`,
+      );
+    }
+    const agent = new Agent(identity, opts, log);
+    return agent;
+  }
+
+  /** Replicates until `stop`. */
+  async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const { identity, opts } = this;
+    this.tracker = await ScanTracker.open({
+      disks: identity.disks,
+      stateDir: join(opts.stateDir, "tracker"),
+      intervalMs: opts.scanIntervalMs ?? 1000,
+    });
+    this.link = new ReplicationLink({
+      host: identity.replicator.host,
+      port: identity.replicator.port,
+      tls: identity,
+      machineId: identity.machineId,
+      role: "source",
+      disks: identity.disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })),
+      spoolDir: join(opts.stateDir, "spool"),
+      spoolLimitBytes: opts.spoolLimitBytes ?? 256 * 1024 * 1024,
+    });
+    const reporter = this.reportLoop(signal);
+    let backoff = 500;
+    while (!signal.aborted) {
+      const run = new AbortController();
+      const stopRun = (): void => run.abort();
+      signal.addEventListener("abort", stopRun, { once: true });
+      try {
+        const welcome = await this.link.connect(signal);
+        this.log(`Connected to replicator ${identity.replicator.host}:${identity.replicator.port}, timeline ${welcome.timelineId}`);
+        this.reason = undefined;
+        this.paused = false;
+        backoff = 500;
+        if (this.startedSyncAt === 0) this.startedSyncAt = Date.now();
+        const closed = this.link.closed().then((err) => {
+          run.abort();
+          throw err;
+        });
+        closed.catch(() => undefined);
+        await this.tracker.prepare({ timelineId: welcome.timelineId, fresh: welcome.fresh }, this.link, run.signal);
+        await Promise.race([this.tracker.run(this.link, run.signal), closed]);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.reason = errorMessage(err);
+        if (err instanceof PeerError && err.code === "STATE") this.paused = true;
+        this.log(`Replication interrupted: ${this.reason}; retrying in ${Math.round(backoff / 1000)} s`);
+      } finally {
+        run.abort();
+        signal.removeEventListener("abort", stopRun);
+        this.link.disconnect("restarting the connection");
+      }
+      await sleep(backoff + Math.random() * 250, undefined, { signal }).catch(() => undefined);
+      backoff = Math.min(backoff * 2, 10_000);
+    }
+    await reporter;
+  }
+
+  status(): AgentStatus {
+    const link = this.link;
+    const p = this.tracker?.progress();
+    const connected = link?.connected ?? false;
+    const totalBytes = p?.totalBytes ?? 0;
+    let state: ReplicationState;
+    if (!connected) state = this.paused ? "PAUSED" : this.tracker && link?.timelineId ? "DISCONNECTED" : "INITIATING";
+    else if (!p || p.phase === "idle") state = "INITIATING";
+    else if (p.phase === "compare") state = "RESCAN";
+    else if (p.phase === "initial") state = "INITIAL_SYNC";
+    else if (p.backlogBytes > 64 * 1024 * 1024) state = "BACKLOG";
+    else state = "CONTINUOUS";
+    const progressPercent = totalBytes > 0 && p ? Math.min(100, (100 * p.replicatedBytes) / totalBytes) : 0;
+    const elapsed = (Date.now() - this.startedSyncAt) / 1000;
+    const etaSeconds =
+      state === "INITIAL_SYNC" && progressPercent > 1 ? (elapsed * (100 - progressPercent)) / progressPercent : null;
+    const perDisk = totalBytes > 0 && p ? p.replicatedBytes / totalBytes : 0;
+    return {
+      state,
+      progressPercent: Math.round(progressPercent * 10) / 10,
+      lagSeconds: p?.durableAsOf ? Math.max(0, (Date.now() - p.durableAsOf) / 1000) : null,
+      etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds),
+      ...(this.reason && state !== "CONTINUOUS" ? { reason: this.reason } : {}),
+      disks: this.identity.disks.map((d) => ({
+        id: d.id,
+        totalBytes: d.sizeBytes,
+        replicatedBytes: Math.round(d.sizeBytes * perDisk),
+        backlogBytes: p?.backlogBytes ?? 0,
+        rescannedBytes: p?.rescannedBytes ?? 0,
+      })),
+      bytesSent: link?.bytesSent ?? 0,
+    };
+  }
+
+  private async reportLoop(signal: AbortSignal): Promise<void> {
+    const every = this.opts.statusIntervalMs ?? 2000;
+    while (!signal.aborted) {
+      await this.report().catch((err: unknown) => this.log(`Status report failed: ${errorMessage(err)}`));
+      await sleep(every, undefined, { signal }).catch(() => undefined);
+    }
+    await this.report().catch(() => undefined);
+  }
+
+  /** Sends one status report; reconnects when the console says the timeline moved. */
+  async report(): Promise<void> {
+    const answer = await consoleJson<{ timelineId: string }>(
+      this.identity.consoleUrl,
+      "POST",
+      "/api/agent/status",
+      this.status(),
+      this.identity,
+    );
+    if (this.link?.connected && answer.timelineId !== this.link.timelineId) {
+      this.log(`Console moved this machine to timeline ${answer.timelineId}: reconnecting`);
+      this.link.disconnect("timeline changed");
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.link?.disconnect("agent stopping");
+    await this.tracker?.close();
+  }
+}
+
+async function register(opts: AgentOptions, log: Logger): Promise<AgentIdentity> {
+  const token = parseInstallToken(opts.token!);
+  const caPem = await fetchPinnedCa(token.consoleUrl, token.caFingerprint);
+  if (opts.disks.length === 0) throw new Error("Give at least one --disk to protect");
+  const disks = [];
+  for (const path of opts.disks) disks.push({ path, sizeBytes: await diskSize(path) });
+  const keys = newKeyPair();
+  const answer = await consoleJson<{
+    machineId: string;
+    certPem: string;
+    caPem: string;
+    disks: { id: string; path: string; sizeBytes: number }[];
+    replicator: { host: string; port: number };
+  }>(
+    token.consoleUrl,
+    "POST",
+    "/api/agent/register",
+    {
+      token: opts.token,
+      name: opts.name ?? hostname(),
+      hostname: hostname(),
+      cpus: cpus().length,
+      memoryMiB: Math.round(totalmem() / 1048576),
+      disks,
+      publicKeyPem: keys.publicKeyPem,
+    },
+    { caPem },
+  );
+  log(`Registered as machine ${answer.machineId}; replicator ${answer.replicator.host}:${answer.replicator.port}`);
+  return {
+    machineId: answer.machineId,
+    consoleUrl: token.consoleUrl,
+    caPem: answer.caPem,
+    certPem: answer.certPem,
+    keyPem: keys.privateKeyPem,
+    replicator: answer.replicator,
+    disks: answer.disks,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * The agent's end of the replication stream (docs/wire-protocol.md): one mutual-TLS
+ * connection at a time to the replicator, HELLO/WELCOME, re-sending the spool after every
+ * (re)connect, a window of unacknowledged bytes, and ACKs that release spooled batches in
+ * order. It is the ReplicationSink the tracker writes to; while disconnected, batches
+ * still go into the spool (bounded) and are sent after the next connect.
+ */
+import { connect, type TLSSocket } from "node:tls";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ProtocolError } from "../common/errors.js";
+import { batchWireBytes } from "../wire/codec.js";
+import { FrameSocket, PeerError } from "../wire/frame-socket.js";
+import {
+  CHUNK_SIZE,
+  FrameType,
+  PROTOCOL_VERSION,
+  type Batch,
+  type Frame,
+  type Role,
+  type Welcome,
+  type WireExtent,
+} from "../wire/frames.js";
+import { TLS_POLICY } from "../wire/tls-policy.js";
+import type { ReplicationSink, SubmittedBatch } from "./trackers/change-tracker.js";
+import { Spool } from "./spool.js";
+
+export interface LinkTls {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly caPem: string;
+}
+
+export interface ReplicationLinkOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: LinkTls;
+  readonly machineId: string;
+  readonly role: Role;
+  readonly disks: readonly { readonly id: string; readonly sizeBytes: number }[];
+  readonly spoolDir: string;
+  readonly spoolLimitBytes: number;
+}
+
+interface Deferred {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class ReplicationLink implements ReplicationSink {
+  private conn: FrameSocket | null = null;
+  private spool: Spool | null = null;
+  private spoolTimeline = "";
+  private nextTag = 0;
+  private readonly waiters = new Map<number, Deferred>();
+  private queue: Batch[] = [];
+  private inflightBytes = 0;
+  private inflight: { tag: number; bytes: number }[] = [];
+  private windowBytes = 64 * 1024 * 1024;
+  private compareWaiters: { resolve(d: boolean[]): void; reject(e: Error): void }[] = [];
+  private closedWaiters: ((err: Error) => void)[] = [];
+  private lastError: Error | null = null;
+  /** Bytes put on the wire, all connections together. */
+  bytesSent = 0;
+  timelineId = "";
+
+  constructor(private readonly opts: ReplicationLinkOptions) {}
+
+  get connected(): boolean {
+    return this.conn !== null && !this.conn.closed;
+  }
+
+  get error(): Error | null {
+    return this.lastError;
+  }
+
+  get spooledBytes(): number {
+    return this.spool?.usedBytes ?? 0;
+  }
+
+  /** Connects, says HELLO, resumes the spool. Rejects on refusal (PeerError) or network error. */
+  async connect(signal: AbortSignal): Promise<Welcome> {
+    const { socket: conn, frames, welcome } = await this.connectRaw(signal);
+    this.conn = conn;
+    this.lastError = null;
+    this.windowBytes = Math.max(CHUNK_SIZE, welcome.windowBytes);
+    await this.resume(welcome);
+    void this.readLoop(conn, frames);
+    this.pump();
+    return welcome;
+  }
+
+  /** Connects and exchanges HELLO/WELCOME only; the caller drives the frames (failback client). */
+  async connectRaw(signal: AbortSignal): Promise<{ socket: FrameSocket; frames: AsyncGenerator<Frame>; welcome: Welcome }> {
+    signal.throwIfAborted();
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({
+        host: this.opts.host,
+        port: this.opts.port,
+        ca: this.opts.tls.caPem,
+        cert: this.opts.tls.certPem,
+        key: this.opts.tls.keyPem,
+        servername: this.opts.host === "127.0.0.1" ? "localhost" : this.opts.host,
+        ...TLS_POLICY,
+      });
+      const fail = (err: Error): void => {
+        s.destroy();
+        reject(err);
+      };
+      s.once("secureConnect", () => {
+        s.off("error", fail);
+        resolve(s);
+      });
+      s.once("error", fail);
+      signal.addEventListener("abort", () => fail(new Error("aborted")), { once: true });
+    });
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 10_000);
+    const conn = new FrameSocket(socket);
+    const frames = conn.frames();
+    try {
+      await conn.send({
+        type: FrameType.HELLO,
+        body: {
+          version: PROTOCOL_VERSION,
+          role: this.opts.role,
+          machineId: this.opts.machineId,
+          disks: this.opts.disks,
+          chunkSize: CHUNK_SIZE,
+        },
+      });
+      const first = await frames.next();
+      if (first.done || first.value.type !== FrameType.WELCOME)
+        throw new ProtocolError("Replicator did not answer HELLO with WELCOME");
+      return { socket: conn, frames, welcome: first.value.body };
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /** Resolves with the error when the current connection ends. */
+  closed(): Promise<Error> {
+    if (!this.connected) return Promise.resolve(this.lastError ?? new Error("not connected"));
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  /** Drops the connection (the next connect starts over). */
+  disconnect(reason: string): void {
+    this.conn?.close();
+    this.onClosed(new Error(reason));
+  }
+
+  private async resume(welcome: Welcome): Promise<void> {
+    if (this.spool === null || this.spoolTimeline !== welcome.timelineId) {
+      // A new timeline (first connect, or return to normal): batches for another timeline no longer apply.
+      for (const w of this.waiters.values()) w.reject(new Error(`Timeline changed to ${welcome.timelineId}`));
+      this.waiters.clear();
+      if (this.spool && this.spoolTimeline !== welcome.timelineId) {
+        await this.spool.clear();
+        await rm(join(this.opts.spoolDir, this.spoolTimeline), { recursive: true, force: true });
+      }
+      this.spool = await Spool.open(join(this.opts.spoolDir, welcome.timelineId), this.opts.spoolLimitBytes);
+      this.spoolTimeline = welcome.timelineId;
+    }
+    this.timelineId = welcome.timelineId;
+    const acked = welcome.lastTag ?? 0;
+    this.nextTag = Math.max(this.nextTag, acked + 1, this.spool.maxTag() + 1);
+    await this.release(acked);
+    this.queue = this.spool.list();
+    this.inflight = [];
+    this.inflightBytes = 0;
+  }
+
+  private async release(tag: number): Promise<void> {
+    if (!this.spool) return;
+    for (const b of await this.spool.release(tag)) {
+      this.waiters.get(b.tag)?.resolve();
+      this.waiters.delete(b.tag);
+    }
+  }
+
+  private async readLoop(conn: FrameSocket, frames: AsyncGenerator<Frame>): Promise<void> {
+    let failure: Error = new Error("Replicator closed the connection");
+    try {
+      for await (const frame of frames) {
+        if (frame.type === FrameType.ACK) {
+          while (this.inflight.length > 0 && this.inflight[0]!.tag <= frame.body.tag) {
+            this.inflightBytes -= this.inflight.shift()!.bytes;
+          }
+          await this.release(frame.body.tag);
+          this.pump();
+        } else if (frame.type === FrameType.HASH_DIFF) {
+          const w = this.compareWaiters.shift();
+          if (!w) throw new ProtocolError("HASH_DIFF without a pending HASHES");
+          w.resolve([...frame.body.differs]);
+        } else {
+          throw new ProtocolError(`Unexpected frame type ${frame.type} from replicator`);
+        }
+      }
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+      if (err instanceof ProtocolError) conn.fail("PROTOCOL", err.message);
+    }
+    conn.close();
+    if (this.conn === conn) this.onClosed(failure);
+  }
+
+  private onClosed(err: Error): void {
+    this.conn = null;
+    this.lastError = err instanceof PeerError ? err : (this.lastError ?? err);
+    if (!(err instanceof PeerError)) this.lastError = err;
+    for (const w of this.compareWaiters) w.reject(err);
+    this.compareWaiters = [];
+    const waiters = this.closedWaiters;
+    this.closedWaiters = [];
+    for (const w of waiters) w(err);
+  }
+
+  private pump(): void {
+    const conn = this.conn;
+    if (!conn || conn.closed) return;
+    while (this.queue.length > 0 && (this.inflightBytes < this.windowBytes || this.inflight.length === 0)) {
+      const batch = this.queue.shift()!;
+      const bytes = batchWireBytes(batch);
+      this.inflight.push({ tag: batch.tag, bytes });
+      this.inflightBytes += bytes;
+      this.bytesSent += bytes;
+      conn.send({ type: FrameType.BATCH, body: batch }).catch((err: unknown) => {
+        this.disconnect(err instanceof Error ? err.message : String(err));
+      });
+    }
+  }
+
+  async submit(extents: readonly WireExtent[], consistent: boolean, signal?: AbortSignal): Promise<SubmittedBatch> {
+    if (!this.spool || this.nextTag === 0) throw new Error("Replication link never connected");
+    const batch: Batch = { tag: this.nextTag++, consistent, extents };
+    await this.spool.add(batch, signal);
+    const acked = new Promise<void>((resolve, reject) => this.waiters.set(batch.tag, { resolve, reject }));
+    acked.catch(() => undefined);
+    this.queue.push(batch);
+    this.pump();
+    return { tag: batch.tag, acked };
+  }
+
+  async compare(disk: number, firstChunk: number, hashes: BigUint64Array): Promise<boolean[]> {
+    const conn = this.conn;
+    if (!conn) throw new Error("Not connected to the replicator");
+    const result = new Promise<boolean[]>((resolve, reject) => this.compareWaiters.push({ resolve, reject }));
+    const bytes = 15 + hashes.length * 8;
+    this.bytesSent += bytes;
+    await conn.send({ type: FrameType.HASHES, body: { disk, firstChunk, hashes } });
+    return result;
+  }
+}

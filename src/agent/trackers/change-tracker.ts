@@ -1,0 +1,73 @@
+/**
+ * A change tracker finds what changed on a machine's disks and hands it to a sink as write
+ * batches. Trackers are chosen per agent (`--tracker`); the registry in `registry.ts`
+ * lists them. The sink is the replication link to a replicator (agent) or a staging-store
+ * timeline (the replicator capturing a recovered machine's disks for failback).
+ *
+ * Contract:
+ * - a batch's extents are CHUNK_SIZE-aligned (the last chunk of a disk may be short);
+ * - after every full pass the tracker marks a consistent point, which lets the standby cut
+ *   a PIT: the image at that point is crash-consistent across all the machine's disks;
+ * - the tracker never treats a chunk as replicated before the sink acknowledged it durable.
+ */
+import type { WireExtent } from "../../wire/frames.js";
+
+export interface SubmittedBatch {
+  readonly tag: number;
+  /** Resolves when the standby holds the batch durably. */
+  readonly acked: Promise<void>;
+}
+
+export interface ReplicationSink {
+  /**
+   * Queues a batch; resolves once it is queued (waits while the spool or window is full).
+   * An empty batch with `consistent` only marks a consistent point.
+   */
+  submit(extents: readonly WireExtent[], consistent: boolean, signal?: AbortSignal): Promise<SubmittedBatch>;
+
+  /** Asks the standby which of `hashes` (chunks firstChunk..) differ from what it holds. */
+  compare(disk: number, firstChunk: number, hashes: BigUint64Array, signal?: AbortSignal): Promise<boolean[]>;
+}
+
+/** How the tracker's memory relates to the standby's timeline, decided at each (re)connect. */
+export interface TrackerBaseline {
+  readonly timelineId: string;
+  /** The timeline holds nothing: every chunk there is zero. */
+  readonly fresh: boolean;
+}
+
+export interface TrackerProgress {
+  /** Bytes of the disks known to be on the standby (initial sync progress). */
+  readonly replicatedBytes: number;
+  readonly totalBytes: number;
+  /** Bytes submitted, not yet acknowledged. */
+  readonly backlogBytes: number;
+  /** Bytes read by a compare (rescan) so far. */
+  readonly rescannedBytes: number;
+  /** The standby holds the disks as they were at this time (ms since epoch); null before the first full pass. */
+  readonly durableAsOf: number | null;
+  readonly phase: "idle" | "compare" | "initial" | "continuous";
+}
+
+export interface ChangeTracker {
+  readonly name: string;
+
+  /**
+   * Aligns the tracker with the standby before replication (re)starts: continue, start
+   * from all-zero, or compare hashes with the standby (a RESCAN that sends only hash lists).
+   */
+  prepare(baseline: TrackerBaseline, sink: ReplicationSink, signal: AbortSignal): Promise<void>;
+
+  /** Replicates until the signal aborts (resolves then) or a sink call fails (rejects). */
+  run(sink: ReplicationSink, signal: AbortSignal): Promise<void>;
+
+  /** Runs one full pass now and resolves when it is submitted (used to finish failback). */
+  passNow(sink: ReplicationSink, signal: AbortSignal): Promise<void>;
+
+  progress(): TrackerProgress;
+
+  /** Makes the tracker's memory durable (called on ack batches and at shutdown). */
+  flush(): Promise<void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,305 @@
+/**
+ * The scan tracker: works on any file or block device. Each pass reads every disk, hashes
+ * each 64 KiB chunk and sends the chunks whose hash differs from what the standby holds
+ * (the hash maps, kept on disk) or was last sent. A pass over all disks ends with a
+ * consistent point, so the RPO is one pass. A regular file whose ctime, mtime and size are
+ * unchanged since the start of the previous pass is skipped, except for a full read every
+ * `fullPassEveryMs`; block devices are always read.
+ */
+import { open, readFile, writeFile, rename, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  UNKNOWN_HASH,
+  ZERO_CHUNK_HASH,
+  chunkCount,
+  hashChunk,
+  hashChunksInto,
+  isZero,
+} from "../../../common/chunk-hash.js";
+import { CHUNK_SIZE, type WireExtent } from "../../../wire/frames.js";
+import { HashMap } from "../../hash-map.js";
+import type {
+  ChangeTracker,
+  ReplicationSink,
+  SubmittedBatch,
+  TrackerBaseline,
+  TrackerProgress,
+} from "../change-tracker.js";
+
+export interface ScanDisk {
+  readonly path: string;
+  readonly sizeBytes: number;
+}
+
+export interface ScanTrackerOptions {
+  readonly disks: readonly ScanDisk[];
+  /** Where the hash maps and the tracker state live. */
+  readonly stateDir: string;
+  /** Pause between passes. */
+  readonly intervalMs?: number;
+  /** A regular file is read in full at least this often even when its times did not change. */
+  readonly fullPassEveryMs?: number;
+  /** Upper bound of data bytes in one batch. */
+  readonly batchBytes?: number;
+}
+
+const READ_BYTES = 4 * 1024 * 1024;
+const HASHES_PER_COMPARE = 8192;
+
+interface DiskState {
+  readonly index: number;
+  readonly spec: ScanDisk;
+  readonly fh: FileHandle;
+  readonly map: HashMap;
+  /** Chunk -> hash submitted but not yet acknowledged. */
+  readonly sent: Map<number, bigint>;
+  lastStat: string | null;
+  lastFullReadAt: number;
+}
+
+interface TrackerState {
+  /** Timeline whose initial sync completed. */
+  syncedTimeline: string;
+}
+
+export class ScanTracker implements ChangeTracker {
+  readonly name = "scan";
+  private phase: TrackerProgress["phase"] = "idle";
+  private durableAsOf: number | null = null;
+  private scannedBytes = 0;
+  private backlogBytes = 0;
+  private rescannedBytes = 0;
+  private lastSubmitted: SubmittedBatch | null = null;
+  private passChain: Promise<void> = Promise.resolve();
+  private timelineId = "";
+  private state: TrackerState;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly disks: DiskState[],
+    private readonly opts: ScanTrackerOptions,
+    state: TrackerState,
+  ) {
+    this.state = state;
+  }
+
+  static async open(opts: ScanTrackerOptions): Promise<ScanTracker> {
+    const disks: DiskState[] = [];
+    for (const [index, spec] of opts.disks.entries()) {
+      const fh = await open(spec.path, "r");
+      const map = await HashMap.load(join(opts.stateDir, `disk${index}.hashes`), chunkCount(spec.sizeBytes));
+      disks.push({ index, spec, fh, map, sent: new Map(), lastStat: null, lastFullReadAt: 0 });
+    }
+    let state: TrackerState = { syncedTimeline: "" };
+    try {
+      state = JSON.parse(await readFile(join(opts.stateDir, "scan-tracker.json"), "utf8")) as TrackerState;
+    } catch {
+      // No state yet: nothing synced.
+    }
+    return new ScanTracker(disks, opts, state);
+  }
+
+  async prepare(baseline: TrackerBaseline, sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    this.timelineId = baseline.timelineId;
+    for (const d of this.disks) {
+      if (d.map.timelineId === baseline.timelineId) continue;
+      d.sent.clear();
+      d.lastStat = null;
+      if (baseline.fresh) d.map.reset(baseline.timelineId, ZERO_CHUNK_HASH);
+      else await this.compareDisk(d, baseline.timelineId, sink, signal);
+      await d.map.flush();
+    }
+    this.phase = this.state.syncedTimeline === baseline.timelineId ? "continuous" : "initial";
+  }
+
+  /** RESCAN: sends this disk's hash list; the standby says which chunks differ. */
+  private async compareDisk(d: DiskState, timelineId: string, sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    this.phase = "compare";
+    const chunks = chunkCount(d.spec.sizeBytes);
+    const local = new BigUint64Array(chunks);
+    const buf = Buffer.allocUnsafe(READ_BYTES);
+    for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
+      signal.throwIfAborted();
+      const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
+      await readFully(d.fh, buf, n, offset);
+      hashChunksInto(buf.subarray(0, n), local, offset / CHUNK_SIZE);
+      this.rescannedBytes += n;
+    }
+    const pending: Promise<void>[] = [];
+    for (let first = 0; first < chunks; first += HASHES_PER_COMPARE) {
+      const slice = local.subarray(first, Math.min(first + HASHES_PER_COMPARE, chunks));
+      pending.push(
+        sink.compare(d.index, first, slice, signal).then((differs) => {
+          differs.forEach((diff, i) => d.map.set(first + i, diff ? UNKNOWN_HASH : (slice[i] ?? UNKNOWN_HASH)));
+        }),
+      );
+    }
+    await Promise.all(pending);
+    d.map.timelineId = timelineId;
+  }
+
+  async run(sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    const interval = this.opts.intervalMs ?? 1000;
+    while (!signal.aborted) {
+      await this.passNow(sink, signal);
+      try {
+        await sleep(interval, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  passNow(sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    const next = this.passChain.then(() => this.pass(sink, signal));
+    this.passChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async pass(sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    const passStart = Date.now();
+    const batchBytes = this.opts.batchBytes ?? 4 * 1024 * 1024;
+    let extents: WireExtent[] = [];
+    let pendingChunks: { d: DiskState; chunk: number; hash: bigint }[] = [];
+    let batchData = 0;
+    let submittedAny = false;
+    this.scannedBytes = 0;
+
+    const flushBatch = async (consistent: boolean): Promise<void> => {
+      if (extents.length === 0 && !consistent) return;
+      const chunks = pendingChunks;
+      const data = batchData;
+      const submitted = await sink.submit(extents, consistent, signal);
+      extents = [];
+      pendingChunks = [];
+      batchData = 0;
+      submittedAny = true;
+      this.lastSubmitted = submitted;
+      this.backlogBytes += data;
+      submitted.acked.then(
+        () => {
+          this.backlogBytes -= data;
+          for (const c of chunks) {
+            c.d.map.set(c.chunk, c.hash);
+            if (c.d.sent.get(c.chunk) === c.hash) c.d.sent.delete(c.chunk);
+          }
+          this.scheduleFlush();
+        },
+        () => undefined, // a lost batch is re-sent from the spool or found again by the next pass
+      );
+    };
+
+    const buf = Buffer.allocUnsafe(READ_BYTES);
+    for (const d of this.disks) {
+      const stat = await d.fh.stat({ bigint: true });
+      const statKey = stat.isFile() ? `${stat.ctimeNs}/${stat.mtimeNs}/${stat.size}` : null;
+      const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
+      if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
+        this.scannedBytes += d.spec.sizeBytes;
+        continue;
+      }
+      for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
+        signal.throwIfAborted();
+        const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
+        await readFully(d.fh, buf, n, offset);
+        let runStart = -1;
+        const closeRun = (endAt: number): void => {
+          if (runStart < 0) return;
+          const data = Buffer.from(buf.subarray(runStart, endAt));
+          extents.push({ disk: d.index, offset: offset + runStart, length: endAt - runStart, kind: "data", data });
+          batchData += data.length;
+          runStart = -1;
+        };
+        for (let at = 0; at < n; at += CHUNK_SIZE) {
+          const end = Math.min(at + CHUNK_SIZE, n);
+          const chunk = (offset + at) / CHUNK_SIZE;
+          const piece = buf.subarray(at, end);
+          const hash = hashChunk(piece);
+          const known = d.sent.get(chunk) ?? d.map.get(chunk);
+          if (hash === known) {
+            closeRun(at);
+            continue;
+          }
+          d.sent.set(chunk, hash);
+          pendingChunks.push({ d, chunk, hash });
+          if (hash === ZERO_CHUNK_HASH && isZero(piece)) {
+            closeRun(at);
+            extents.push({ disk: d.index, offset: offset + at, length: end - at, kind: "zero" });
+          } else if (runStart < 0) {
+            runStart = at;
+          }
+        }
+        closeRun(n);
+        this.scannedBytes += n;
+        if (batchData >= batchBytes || extents.length >= 1024) await flushBatch(false);
+      }
+      d.lastStat = statKey;
+      d.lastFullReadAt = passStart;
+    }
+    if (extents.length > 0 || submittedAny) await flushBatch(true);
+    const last = this.lastSubmitted;
+    const markDurable = (): void => {
+      this.durableAsOf = Math.max(this.durableAsOf ?? 0, passStart);
+      if (this.phase === "initial") {
+        this.phase = "continuous";
+        this.state = { syncedTimeline: this.timelineId };
+        void this.saveState();
+      }
+    };
+    if (last) last.acked.then(markDurable, () => undefined);
+    else markDurable();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush().catch(() => undefined);
+    }, 1000);
+    this.flushTimer.unref();
+  }
+
+  private async saveState(): Promise<void> {
+    const path = join(this.opts.stateDir, "scan-tracker.json");
+    await writeFile(`${path}.tmp`, JSON.stringify(this.state));
+    await rename(`${path}.tmp`, path);
+  }
+
+  progress(): TrackerProgress {
+    const totalBytes = this.disks.reduce((s, d) => s + d.spec.sizeBytes, 0);
+    const replicatedBytes =
+      this.phase === "initial" ? Math.max(0, this.scannedBytes - this.backlogBytes) : totalBytes;
+    return {
+      replicatedBytes: Math.min(replicatedBytes, totalBytes),
+      totalBytes,
+      backlogBytes: this.backlogBytes,
+      rescannedBytes: this.rescannedBytes,
+      durableAsOf: this.durableAsOf,
+      phase: this.phase,
+    };
+  }
+
+  async flush(): Promise<void> {
+    for (const d of this.disks) await d.map.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    await this.flush();
+    for (const d of this.disks) await d.fh.close();
+  }
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) {
+      buf.fill(0, done, length); // the disk shrank under us: read the rest as zero, the next pass sees it
+      return;
+    }
+    done += bytesRead;
+  }
+}

@@ -1,0 +1,16 @@
+/** The providers lifeboat knows, filled explicitly; the core never imports an implementation. */
+import { UserError } from "../common/errors.js";
+import { ExportProvider } from "./export/export-provider.js";
+import type { Provider } from "./provider.js";
+
+const providers: ReadonlyMap<string, () => Provider> = new Map([["export", () => new ExportProvider()]]);
+
+export function providerNames(): string[] {
+  return [...providers.keys()];
+}
+
+export function provider(name: string): Provider {
+  const make = providers.get(name);
+  if (!make) throw new UserError(`Unknown provider ${name}: choose one of ${providerNames().join(", ")}`);
+  return make();
+}
