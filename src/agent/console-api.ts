@@ -66,7 +66,8 @@ export async function consoleJson<T>(consoleUrl: string, method: string, path: s
   if (status >= 400) {
     let message = text;
     try {
-      message = (JSON.parse(text) as { error?: string }).error ?? text;
+      const body = JSON.parse(text) as { error?: { message?: string } | string };
+      message = (typeof body.error === "string" ? body.error : body.error?.message) ?? text;
     } catch {
       // plain text error
     }

@@ -1,0 +1,82 @@
+/**
+ * The embedded default (`lifeboat up`): a console and a replicator in one process, all
+ * state under one data directory: `console/` (SQLite state, CA), `replicator/`
+ * (assignments, capture state) and `store/` (the staging store). Writes `client.json`
+ * (console URL, CA, admin API key) for the CLI the first time; later starts keep it.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { logger, type Logger } from "../common/log.js";
+import { startConsole, type RunningConsole } from "../console/console.js";
+import { jobHandlers } from "../console/jobs/handlers/index.js";
+import { Replicator } from "../replicator/replicator.js";
+import { LayeredStore } from "../store/layered/layered-store.js";
+
+export interface EmbeddedOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  readonly apiPort?: number;
+  readonly replicationPort?: number;
+  readonly log?: Logger;
+}
+
+export interface ClientConfig {
+  readonly consoleUrl: string;
+  readonly caPem: string;
+  readonly apiKey: string;
+}
+
+export interface EmbeddedSite {
+  readonly console: RunningConsole;
+  readonly replicator: Replicator;
+  readonly config: ClientConfig;
+  readonly configPath: string;
+  close(): Promise<void>;
+}
+
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite> {
+  const log = opts.log ?? logger("lifeboat");
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const store = await LayeredStore.open(join(opts.dataDir, "store"));
+  const replicator = await Replicator.open({
+    id: "replicator-1",
+    dataDir: join(opts.dataDir, "replicator"),
+    store,
+    host: opts.host ?? "127.0.0.1",
+    port: opts.replicationPort ?? 1500,
+    log,
+  });
+  const running = await startConsole({
+    dataDir: join(opts.dataDir, "console"),
+    host: opts.host ?? "127.0.0.1",
+    port: opts.apiPort ?? 8443,
+    replicator,
+    jobHandlers: jobHandlers(),
+    logError: (message, err) => log(`${message}: ${err instanceof Error ? err.message : String(err)}`),
+  });
+  replicator.link = running.link;
+  const names = ["localhost", "127.0.0.1", opts.host ?? "127.0.0.1"];
+  const replicatorCert = await running.ca.issueServerCert(names);
+  await replicator.listen({ ...replicatorCert, caPem: running.ca.certPem });
+  const configPath = join(opts.dataDir, "client.json");
+  let config: ClientConfig;
+  if (running.adminApiKey) {
+    config = { consoleUrl: running.url, caPem: running.ca.certPem, apiKey: running.adminApiKey };
+  } else {
+    const saved = JSON.parse(await readFile(configPath, "utf8")) as ClientConfig;
+    config = { ...saved, consoleUrl: running.url };
+  }
+  await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+  log(`Console ${running.url}, replicator ${replicator.endpoint.host}:${replicator.endpoint.port}, data ${opts.dataDir}`);
+  return {
+    console: running,
+    replicator,
+    config,
+    configPath,
+    async close() {
+      await replicator.close();
+      await running.close();
+      await store.close();
+    },
+  };
+}
