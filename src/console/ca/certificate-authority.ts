@@ -120,8 +120,7 @@ export class CertificateAuthority {
       notBefore: new Date(now - BACKDATE_MS),
       notAfter: new Date(now + days * DAY_MS),
       signingAlgorithm: SIGNING_ALGORITHM,
-      // The library's types name the DOM CryptoKey; Node's webcrypto key is the same object.
-      publicKey: publicKey as unknown as x509.PublicKey,
+      publicKey,
       signingKey: this.#key,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
