@@ -23,7 +23,7 @@ import { buildOpenApi } from "./http/openapi.js";
 import type { Route } from "./http/route.js";
 import type { JobHandlers } from "./jobs/job-handlers.js";
 import { JobRunner } from "./jobs/job-runner.js";
-import type { ConsoleLink, ReplicatorControl } from "./replicator-control.js";
+import type { ReplicatorControl } from "./replicator-control.js";
 import { SqliteStateStore } from "./state/sqlite/sqlite-state-store.js";
 import type { StateStore } from "./state/state-store.js";
 import { StateConsoleLink } from "./state-console-link.js";
@@ -55,7 +55,7 @@ export interface RunningConsole {
   readonly ca: CertificateAuthority;
   readonly state: StateStore;
   /** Hand this to the replicator. */
-  readonly link: ConsoleLink;
+  readonly link: StateConsoleLink;
   readonly jobs: JobRunner;
   /** The admin API key, on the first start only; null afterwards. */
   readonly adminApiKey: string | null;
