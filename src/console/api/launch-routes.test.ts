@@ -36,7 +36,7 @@ async function withConsole(
 }
 
 async function jobCount(tc: TestConsole): Promise<number> {
-  return (await tc.request("GET", "/api/jobs")).body.length as unknown as number;
+  return (await tc.request("GET", "/api/jobs")).body.length as number;
 }
 
 test("launch: resolves latest and an ISO time per machine into the job params", () =>
