@@ -18,7 +18,10 @@ export interface JobContext {
   readonly signal: AbortSignal;
   /** Appends a line to the job's log (shown by `lifeboat job ID`). */
   log(message: string): Promise<void>;
-  /** Records or replaces the result for one machine (upsert by machineId). */
+  /**
+   * Records the result for one machine: the fields given are merged over what the job
+   * already holds for it (the launch route pre-fills pitSeq and pitTime).
+   */
   setMachine(result: JobMachineResult): Promise<void>;
 }
 

@@ -112,6 +112,8 @@ export class JobRunner {
     try {
       const started = await state.updateJob(job.id, { status: "STARTED", startedAt: this.#iso() });
       const handler = this.#options.handlers[job.kind];
+      // Serialized so that concurrent updates of one machine's result merge, never race.
+      let results = Promise.resolve();
       if (handler === undefined) {
         throw new Error(`No handler for job kind ${job.kind}: this console was started without one`);
       }
@@ -121,7 +123,16 @@ export class JobRunner {
         replicator: this.#options.replicator,
         signal: this.#abort.signal,
         log: (message: string) => state.appendJobLog(job.id, this.#iso(), message),
-        setMachine: (result: JobMachineResult) => state.setJobMachine(job.id, result),
+        setMachine: (result: JobMachineResult) => {
+          const next = results.then(async () => {
+            const current = (await state.getJob(job.id))?.machines.find(
+              (m) => m.machineId === result.machineId,
+            );
+            await state.setJobMachine(job.id, { ...current, ...result });
+          });
+          results = next.catch(() => undefined);
+          return next;
+        },
       };
       await handler(ctx);
       await state.updateJob(job.id, { status: "COMPLETED", endedAt: this.#iso() });
