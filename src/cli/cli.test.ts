@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeClientConfig } from "./client/client-config.js";
 import { registerAgent, reportStatus, startTestConsole } from "../console/testing/test-console.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -45,15 +46,12 @@ test("the compiled CLI drives a console end to end", async () => {
   });
   try {
     const config = join(tc.dataDir, "client.json");
-    writeFileSync(
-      config,
-      JSON.stringify({
-        consoleUrl: tc.console.url,
-        caPem: tc.console.ca.certPem,
-        apiKey: tc.console.adminApiKey,
-      }),
-      { mode: 0o600 },
-    );
+    writeClientConfig(config, {
+      consoleUrl: tc.console.url,
+      caPem: tc.console.ca.certPem,
+      apiKey: tc.console.adminApiKey ?? "",
+    });
+    assert.equal(statSync(config).mode & 0o777, 0o600);
 
     const created = await lifeboat(config, "project", "create", "prod", "--type", "dr", "--json");
     assert.equal(created.code, 0, created.stderr);

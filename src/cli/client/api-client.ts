@@ -1,10 +1,18 @@
 /**
  * The CLI's HTTPS client for the console API: TLS 1.3 only, trusting only the console's
- * CA from the client config, the admin key as a bearer token. A refused request becomes
+ * CA from the client config, the admin key as a bearer token (or, for an agent, a client
+ * certificate). A refused request becomes
  * an ApiError whose message says so ("Console refused the request (409): ...").
  */
 import { request } from "node:https";
-import type { ClientConfig } from "./client-config.js";
+
+/** The CLI passes its client.json; an agent passes its client certificate instead of a key. */
+export interface ApiClientOptions {
+  readonly consoleUrl: string;
+  readonly caPem: string;
+  readonly apiKey?: string;
+  readonly clientCert?: { readonly certPem: string; readonly keyPem: string };
+}
 
 export class ApiError extends Error {
   constructor(
@@ -19,10 +27,10 @@ export class ApiError extends Error {
 const TIMEOUT_MS = 30_000;
 
 export class ApiClient {
-  readonly #config: ClientConfig;
+  readonly #config: ApiClientOptions;
   readonly #base: URL;
 
-  constructor(config: ClientConfig) {
+  constructor(config: ApiClientOptions) {
     this.#config = config;
     this.#base = new URL(config.consoleUrl);
   }
@@ -50,8 +58,11 @@ export class ApiClient {
           ca: this.#config.caPem,
           minVersion: "TLSv1.3",
           timeout: TIMEOUT_MS,
+          ...(this.#config.clientCert === undefined
+            ? {}
+            : { cert: this.#config.clientCert.certPem, key: this.#config.clientCert.keyPem }),
           headers: {
-            authorization: `Bearer ${this.#config.apiKey}`,
+            ...(this.#config.apiKey === undefined ? {} : { authorization: `Bearer ${this.#config.apiKey}` }),
             accept: "application/json",
             ...(payload === undefined
               ? {}

@@ -3,7 +3,8 @@
  * `{consoleUrl, caPem, apiKey}`. Found at --config, else $LIFEBOAT_CONFIG, else
  * ./lifeboat-data/client.json. The file holds the admin key: keep it at mode 0600.
  */
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { UsageError } from "../args.js";
 
 export const DEFAULT_CLIENT_CONFIG = "./lifeboat-data/client.json";
@@ -49,4 +50,13 @@ export function loadClientConfig(path: string): ClientConfig {
     }
   }
   return { consoleUrl: String(consoleUrl), caPem: String(caPem), apiKey: String(apiKey) };
+}
+
+/** Writes a client config at mode 0600 (it holds the admin key), atomically. For `lifeboat up`. */
+export function writeClientConfig(path: string, config: ClientConfig): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }
