@@ -157,3 +157,19 @@ test("GET /api/openapi.json lists every route with its body schema", () =>
       assert.ok(paths[path]?.[method.toLowerCase()] !== undefined, expected);
     }
   }));
+
+test("a malformed request target is a 400, not a 500", () =>
+  withConsole(async (tc) => {
+    const url = new URL(tc.console.url);
+    const statusLine = await new Promise<string>((resolve, reject) => {
+      const socket = connect(
+        { host: url.hostname, port: Number(url.port), ca: tc.console.ca.certPem, servername: "localhost" },
+        () => socket.write("GET http://[::1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      let data = "";
+      socket.on("data", (c: Buffer) => (data += c.toString()));
+      socket.on("end", () => resolve(data.split("\r\n")[0] ?? ""));
+      socket.on("error", reject);
+    });
+    assert.equal(statusLine, "HTTP/1.1 400 Bad Request");
+  }));

@@ -13,12 +13,14 @@ function oneOf<T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> {
 }
 
 const strict = { additionalProperties: false } as const;
+/** Byte counts: whole numbers a double holds exactly. */
+const Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Name = Type.String({ minLength: 1, maxLength: 63, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" });
 
 export const ProjectSettingsPatch = Type.Partial(
   Type.Object(
     {
-      bandwidthLimitMbps: Type.Number({ minimum: 0 }),
+      bandwidthLimitMbps: Type.Number({ minimum: 0, maximum: 1e9 }),
       pitRetentionSeconds: Type.Integer({ minimum: 60 }),
       stagingLocation: Type.String({ minLength: 1, maxLength: 1024 }),
       testedRecentlyDays: Type.Integer({ minimum: 1, maximum: 3650 }),
@@ -44,7 +46,7 @@ export const BlueprintPatch = Type.Object(
   {
     instanceType: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     cpus: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Null()])),
-    memoryMiB: Type.Optional(Type.Union([Type.Integer({ minimum: 64 }), Type.Null()])),
+    memoryMiB: Type.Optional(Type.Union([Type.Integer({ minimum: 64, maximum: 1 << 30 }), Type.Null()])),
     network: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     subnet: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     ipPolicy: Type.Optional(oneOf(IP_POLICIES)),
@@ -75,7 +77,7 @@ export const MachineSelectionBody = Type.Object(
 
 const DiskSpecBody = Type.Object({
   path: Type.String({ minLength: 1, maxLength: 4096 }),
-  sizeBytes: Type.Integer({ minimum: 1 }),
+  sizeBytes: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
 });
 
 export const AgentRegisterBody = Type.Object({
@@ -83,17 +85,17 @@ export const AgentRegisterBody = Type.Object({
   name: Name,
   hostname: Type.String({ minLength: 1, maxLength: 255 }),
   cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
-  memoryMiB: Type.Integer({ minimum: 1 }),
+  memoryMiB: Type.Integer({ minimum: 1, maximum: 1 << 30 }),
   disks: Type.Array(DiskSpecBody, { minItems: 1, maxItems: 64 }),
   publicKeyPem: Type.String({ minLength: 1, maxLength: 16_384 }),
 });
 
 const DiskProgressBody = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64 }),
-  totalBytes: Type.Integer({ minimum: 0 }),
-  replicatedBytes: Type.Integer({ minimum: 0 }),
-  backlogBytes: Type.Integer({ minimum: 0 }),
-  rescannedBytes: Type.Integer({ minimum: 0 }),
+  totalBytes: Bytes,
+  replicatedBytes: Bytes,
+  backlogBytes: Bytes,
+  rescannedBytes: Bytes,
 });
 
 export const AgentStatusBody = Type.Object({
@@ -104,7 +106,7 @@ export const AgentStatusBody = Type.Object({
   etaSeconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
   reason: Type.Optional(Type.String({ maxLength: 4096 })),
   disks: Type.Array(DiskProgressBody, { maxItems: 64 }),
-  bytesSent: Type.Integer({ minimum: 0 }),
+  bytesSent: Bytes,
 });
 
 export const FailbackRegisterBody = Type.Object({
@@ -115,7 +117,7 @@ export const FailbackRegisterBody = Type.Object({
 });
 
 export const FailbackStatusBody = Type.Object({
-  sentBytes: Type.Integer({ minimum: 0 }),
-  totalBytes: Type.Integer({ minimum: 0 }),
+  sentBytes: Bytes,
+  totalBytes: Bytes,
   caughtUp: Type.Boolean(),
 });

@@ -95,7 +95,14 @@ export function createApiListener(options: ApiServerOptions): RequestListener {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://console.invalid");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "https://console.invalid");
+    } catch {
+      req.resume();
+      sendError(res, 400, `Invalid request target: ${JSON.stringify((req.url ?? "").slice(0, 200))}`);
+      return;
+    }
     const match = router.match(req.method ?? "GET", url.pathname);
     if (match.kind === "not-found") {
       req.resume();
