@@ -16,6 +16,7 @@ import { createApiKey, verifyApiKey } from "./api/api-keys.js";
 import { jobRoutes } from "./api/job-routes.js";
 import { launchRoutes } from "./api/launch-routes.js";
 import { machineRoutes } from "./api/machine-routes.js";
+import { metricsRoutes } from "./api/metrics-routes.js";
 import { projectRoutes } from "./api/project-routes.js";
 import { CONSOLE_VERSION, systemRoutes } from "./api/system-routes.js";
 import { createApiListener } from "./http/api-server.js";
@@ -109,6 +110,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       ...launchRoutes(ctx),
       ...jobRoutes(ctx),
       ...agentRoutes(ctx),
+      ...metricsRoutes(ctx),
     );
     const listener = createApiListener({ routes, verifyApiKey: (key) => verifyApiKey(state, key), logError });
     const srv = createServer(

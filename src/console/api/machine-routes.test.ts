@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { registerAgent, startTestConsole } from "../testing/test-console.js";
+import { registerAgent, reportStatus, startTestConsole } from "../testing/test-console.js";
 
 test("blueprint: defaults, partial merge, fixed IP rules; pits listed as ISO times", async () => {
   const tc = await startTestConsole();
@@ -32,6 +32,28 @@ test("blueprint: defaults, partial merge, fixed IP rules; pits listed as ISO tim
     const pits = await tc.request("GET", `/api/machines/web-1/pits`);
     assert.deepEqual(pits.body, [{ seq: 3, time: "2026-01-01T00:00:00.000Z" }]);
     assert.equal((await tc.request("GET", "/api/machines/nope/pits")).status, 404);
+  } finally {
+    await tc.close();
+  }
+});
+
+test("GET /metrics exposes replication state, lag and job counts (admin key)", async () => {
+  const tc = await startTestConsole();
+  try {
+    await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    const agent = await registerAgent(tc, "prod", "web-1");
+    await reportStatus(tc, agent, { lagSeconds: 120 });
+    assert.equal((await tc.request("GET", "/metrics", undefined, { apiKey: null })).status, 401);
+    const res = await tc.request("GET", "/metrics");
+    assert.equal(res.status, 200);
+    assert.match(res.headers["content-type"] as string, /^text\/plain; version=0.0.4/);
+    const labels = `project="prod",machine="web-1",machine_id="${agent.machineId}"`;
+    assert.ok(
+      res.text.includes(`lifeboat_machine_replication_state{${labels},state="CONTINUOUS"} 1`),
+      res.text,
+    );
+    assert.ok(res.text.includes(`lifeboat_machine_lag_seconds{${labels}} 120`));
+    assert.ok(res.text.includes(`lifeboat_machine_rpo_breached{${labels}} 1`));
   } finally {
     await tc.close();
   }
