@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { connect } from "node:tls";
 import { startTestConsole, type TestConsole } from "./testing/test-console.js";
 
@@ -172,4 +173,23 @@ test("a malformed request target is a 400, not a 500", () =>
       socket.on("error", reject);
     });
     assert.equal(statusLine, "HTTP/1.1 400 Bad Request");
+  }));
+
+test("startConsole() rejects a port in use and leaves nothing open", () =>
+  withConsole(async (tc) => {
+    const { startConsole } = await import("./console.js");
+    const dataDir = `${tc.dataDir}-second`;
+    try {
+      await assert.rejects(
+        startConsole({
+          dataDir,
+          port: Number(new URL(tc.console.url).port),
+          replicator: tc.replicator,
+          jobHandlers: {},
+        }),
+        /EADDRINUSE/,
+      );
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }));

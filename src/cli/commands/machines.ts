@@ -7,9 +7,7 @@ import { encode, JSON_FLAG, PROJECT_FLAG, printJson } from "./common-flags.js";
 
 function stateText(m: MachineView): string {
   const r = m.replication;
-  if (r.state === "INITIATING" && r.step !== undefined) return `INITIATING (${r.step})`;
-  if (r.state === "STALLED" || r.state === "DISCONNECTED") return r.state;
-  return r.state;
+  return r.state === "INITIATING" && r.step !== undefined ? `INITIATING (${r.step})` : r.state;
 }
 
 export const machines: Command = {
