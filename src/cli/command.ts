@@ -18,7 +18,13 @@ export interface CommandIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The console client from --config / LIFEBOAT_CONFIG / ./lifeboat-data/client.json (loaded on first use). */
   client(): ApiClient;
-  /** Sleeps, unless the signal aborts (Ctrl-C). */
+  /**
+   * For long-running commands (`up`, `agent`): installs SIGINT/SIGTERM handlers and returns
+   * a signal that aborts on the first one, so the command can shut down cleanly; a second
+   * one exits at once. Commands that never call it keep Node's default (Ctrl-C exits).
+   */
+  interruptSignal(): AbortSignal;
+  /** Sleeps; returns early once interruptSignal() (if taken) aborts. */
   sleep(ms: number): Promise<void>;
 }
 

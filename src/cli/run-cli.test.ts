@@ -60,3 +60,27 @@ test("runCli() dispatches multi-word commands and maps errors to exit codes", as
   assert.match(c.err.join(""), /unknown command nothing/);
   assert.throws(() => registry.add(echo), /registered twice/);
 });
+
+test("runCli() hands long-running commands an interrupt signal that ends their sleeps", async () => {
+  const abort = new AbortController();
+  const daemon: Command = {
+    name: "daemon",
+    summary: "Runs until interrupted",
+    flags: {},
+    async run(_args, io) {
+      const signal = io.interruptSignal();
+      setTimeout(() => abort.abort(), 10);
+      while (!signal.aborted) await io.sleep(60_000);
+      io.stdout.write("stopped");
+    },
+  };
+  const c = capture();
+  const started = Date.now();
+  const code = await runCli(new CommandRegistry().add(daemon), ["daemon"], {
+    ...c.env,
+    interruptSignal: () => abort.signal,
+  });
+  assert.equal(code, 0);
+  assert.deepEqual(c.out, ["stopped"]);
+  assert.ok(Date.now() - started < 5000);
+});

@@ -28,7 +28,8 @@ export interface CliEnvironment {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly signal?: AbortSignal;
+  /** Installs interrupt handling and returns its signal (main.ts: SIGINT/SIGTERM). */
+  readonly interruptSignal?: () => AbortSignal;
 }
 
 function usageLine(command: Command): string {
@@ -94,16 +95,18 @@ export async function runCli(
     }
     checkPositionals(command, args);
     let client: ApiClient | undefined;
+    let interrupt: AbortSignal | undefined;
     const io: CommandIo = {
       stdout,
       stderr,
       env,
       client: () =>
         (client ??= new ApiClient(loadClientConfig(clientConfigPath(args.string("config"), env)))),
+      interruptSignal: () => (interrupt ??= environment.interruptSignal?.() ?? new AbortController().signal),
       sleep: (ms) =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, ms);
-          environment.signal?.addEventListener("abort", () => {
+          interrupt?.addEventListener("abort", () => {
             clearTimeout(timer);
             resolve();
           });
