@@ -1,0 +1,35 @@
+/**
+ * The CLI's command registry, filled explicitly: one file per command in this folder.
+ * To add a command, write `<name>.ts` exporting a `Command` and add it below.
+ */
+import { CommandRegistry } from "../command.js";
+import { audit } from "./audit.js";
+import { blueprint } from "./blueprint.js";
+import { job } from "./job.js";
+import { jobs } from "./jobs.js";
+import { launch } from "./launch.js";
+import { machines } from "./machines.js";
+import { pits } from "./pits.js";
+import { projectCreate } from "./project-create.js";
+import { projectList } from "./project-list.js";
+import { cleanup, failbackPrepare, returnToNormal } from "./project-operations.js";
+import { tokenCreate } from "./token-create.js";
+import { tokenRevoke } from "./token-revoke.js";
+
+export function createCommandRegistry(): CommandRegistry {
+  return new CommandRegistry()
+    .add(projectCreate)
+    .add(projectList)
+    .add(tokenCreate)
+    .add(tokenRevoke)
+    .add(machines)
+    .add(pits)
+    .add(blueprint)
+    .add(launch)
+    .add(jobs)
+    .add(job)
+    .add(failbackPrepare)
+    .add(returnToNormal)
+    .add(cleanup)
+    .add(audit);
+}

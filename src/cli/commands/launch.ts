@@ -1,0 +1,38 @@
+/** `lifeboat launch MACHINE... --mode test|recovery|cutover [--pit ...] [--wait]`. */
+import type { Job } from "../../common/model.js";
+import { UsageError } from "../args.js";
+import type { Command } from "../command.js";
+import { JSON_FLAG, WAIT_FLAG } from "./common-flags.js";
+import { finishJobCommand } from "./wait-for-job.js";
+
+const MODES = ["test", "recovery", "cutover"];
+
+export const launch: Command = {
+  name: "launch",
+  summary: "Launch machines from a point in time: test (drill), recovery (failover) or cutover (migration)",
+  usage: "MACHINE...",
+  positionals: { min: 1, max: 500 },
+  flags: {
+    mode: { type: "string", description: "test, recovery or cutover", placeholder: "MODE" },
+    pit: { type: "string", description: "latest (default) or an ISO-8601 time", placeholder: "PIT" },
+    provider: { type: "string", description: "Where to launch (default export)", placeholder: "NAME" },
+    out: { type: "string", description: "Output directory for the export provider", placeholder: "DIR" },
+    wait: WAIT_FLAG,
+    json: JSON_FLAG,
+  },
+  async run(args, io) {
+    const mode = args.required("mode", this.name);
+    if (!MODES.includes(mode)) throw new UsageError(`Invalid --mode ${mode}: use ${MODES.join(", ")}`);
+    const pit = args.string("pit");
+    const provider = args.string("provider");
+    const out = args.string("out");
+    const job = await io.client().post<Job>("/api/launches", {
+      machineIds: args.positionals,
+      mode,
+      ...(pit === undefined ? {} : { pit }),
+      ...(provider === undefined ? {} : { provider }),
+      ...(out === undefined ? {} : { outDir: out }),
+    });
+    return finishJobCommand(io, job, args.boolean("wait"), args.boolean("json"));
+  },
+};

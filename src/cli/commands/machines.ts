@@ -1,0 +1,43 @@
+/** `lifeboat machines [--project P]`: replication state and lifecycle of every machine. */
+import type { MachineView } from "../../console/api/machine-view.js";
+import type { Command } from "../command.js";
+import { formatDuration, formatPercent } from "../output/format.js";
+import { renderTable } from "../output/table.js";
+import { encode, JSON_FLAG, PROJECT_FLAG, printJson } from "./common-flags.js";
+
+function stateText(m: MachineView): string {
+  const r = m.replication;
+  return r.state === "INITIATING" && r.step !== undefined ? `INITIATING (${r.step})` : r.state;
+}
+
+export const machines: Command = {
+  name: "machines",
+  summary: "List machines with replication state, progress, lag and lifecycle",
+  flags: { project: PROJECT_FLAG, json: JSON_FLAG },
+  async run(args, io) {
+    const project = args.string("project");
+    const list = await io
+      .client()
+      .get<MachineView[]>(`/api/machines${project === undefined ? "" : `?project=${encode(project)}`}`);
+    if (args.boolean("json")) return printJson(io, list);
+    io.stdout.write(
+      renderTable(
+        ["NAME", "ID", "REPLICATION", "PROGRESS", "LAG", "LIFECYCLE"],
+        list.map((m) => [
+          m.name,
+          m.id,
+          stateText(m),
+          formatPercent(m.replication.progressPercent),
+          `${formatDuration(m.replication.lagSeconds)}${m.rpoBreached ? " (RPO!)" : ""}`,
+          m.lifecycle,
+        ]),
+        { rightAlign: [3, 4] },
+      ),
+    );
+    for (const m of list) {
+      if (m.replication.reason !== undefined && m.replication.state !== "CONTINUOUS") {
+        io.stdout.write(`${m.name}: ${m.replication.reason}\n`);
+      }
+    }
+  },
+};

@@ -1,0 +1,60 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { registerAgent, reportStatus, startTestConsole } from "../testing/test-console.js";
+
+test("blueprint: defaults, partial merge, fixed IP rules; pits listed as ISO times", async () => {
+  const tc = await startTestConsole();
+  try {
+    await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    const agent = await registerAgent(tc, "prod", "web-1");
+    const path = `/api/machines/${agent.machineId}/blueprint`;
+    assert.equal((await tc.request("GET", path)).body["instanceType"], "copy-of-source");
+    const merged = await tc.request("PUT", path, { cpus: 4, tags: { env: "prod" } });
+    assert.equal(merged.status, 200);
+    assert.deepEqual([merged.body["cpus"], merged.body["subnet"]], [4, "default"]);
+    const missingIp = await tc.request("PUT", path, { ipPolicy: "fixed" });
+    assert.equal(missingIp.status, 400);
+    assert.match(missingIp.body.error?.message ?? "", /fixedIp is required when ipPolicy is fixed/);
+    const badIp = await tc.request("PUT", path, { ipPolicy: "fixed", fixedIp: "10.0.0.300" });
+    assert.equal(badIp.status, 400);
+    assert.match(badIp.body.error?.message ?? "", /must be an IPv4 address/);
+    const fixed = await tc.request("PUT", path, { ipPolicy: "fixed", fixedIp: "10.0.0.30" });
+    assert.equal(fixed.body["fixedIp"], "10.0.0.30");
+    const back = await tc.request("PUT", path, { ipPolicy: "copy-source" });
+    assert.equal(back.body["fixedIp"], null);
+    const stray = await tc.request("PUT", path, { fixedIp: "10.0.0.1" });
+    assert.equal(stray.status, 400);
+    assert.equal((await tc.request("GET", path)).body["cpus"], 4);
+
+    tc.replicator.pitsByTimeline.set(agent.timelineId, [
+      { seq: 3, time: Date.parse("2026-01-01T00:00:00Z") },
+    ]);
+    const pits = await tc.request("GET", `/api/machines/web-1/pits`);
+    assert.deepEqual(pits.body, [{ seq: 3, time: "2026-01-01T00:00:00.000Z" }]);
+    assert.equal((await tc.request("GET", "/api/machines/nope/pits")).status, 404);
+  } finally {
+    await tc.close();
+  }
+});
+
+test("GET /metrics exposes replication state, lag and job counts (admin key)", async () => {
+  const tc = await startTestConsole();
+  try {
+    await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    const agent = await registerAgent(tc, "prod", "web-1");
+    await reportStatus(tc, agent, { lagSeconds: 120 });
+    assert.equal((await tc.request("GET", "/metrics", undefined, { apiKey: null })).status, 401);
+    const res = await tc.request("GET", "/metrics");
+    assert.equal(res.status, 200);
+    assert.match(res.headers["content-type"] as string, /^text\/plain; version=0.0.4/);
+    const labels = `project="prod",machine="web-1",machine_id="${agent.machineId}"`;
+    assert.ok(
+      res.text.includes(`lifeboat_machine_replication_state{${labels},state="CONTINUOUS"} 1`),
+      res.text,
+    );
+    assert.ok(res.text.includes(`lifeboat_machine_lag_seconds{${labels}} 120`));
+    assert.ok(res.text.includes(`lifeboat_machine_rpo_breached{${labels}} 1`));
+  } finally {
+    await tc.close();
+  }
+});
