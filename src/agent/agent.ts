@@ -16,7 +16,8 @@ import type { DiskProgress } from "../common/model.js";
 import type { ReplicationState } from "../common/states.js";
 import { PeerError } from "../wire/frame-socket.js";
 import { loadIdentity, newKeyPair, saveIdentity, type AgentIdentity } from "./agent-identity.js";
-import { consoleJson, fetchPinnedCa } from "./console-api.js";
+import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
+import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
 import { ReplicationLink } from "./replication-link.js";
 import type { ChangeTracker } from "./trackers/change-tracker.js";
@@ -50,12 +51,19 @@ export class Agent {
   private reason: string | undefined;
   private paused = false;
   private startedSyncAt = 0;
+  private readonly console: ApiClient;
 
   private constructor(
     readonly identity: AgentIdentity,
     private readonly opts: AgentOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.console = new ApiClient({
+      consoleUrl: identity.consoleUrl,
+      caPem: identity.caPem,
+      clientCert: { certPem: identity.certPem, keyPem: identity.keyPem },
+    });
+  }
 
   /** Loads the identity from the state dir, or registers with the token. Exits early on refusal. */
   static async start(opts: AgentOptions): Promise<Agent> {
@@ -174,13 +182,7 @@ export class Agent {
 
   /** Sends one status report; reconnects when the console says the timeline moved. */
   async report(): Promise<void> {
-    const answer = await consoleJson<{ timelineId: string }>(
-      this.identity.consoleUrl,
-      "POST",
-      "/api/agent/status",
-      this.status(),
-      this.identity,
-    );
+    const answer = await this.console.post<{ timelineId: string }>("/api/agent/status", this.status());
     if (this.link?.connected && answer.timelineId !== this.link.timelineId) {
       this.log(`Console moved this machine to timeline ${answer.timelineId}: reconnecting`);
       this.link.disconnect("timeline changed");
@@ -201,27 +203,21 @@ async function register(opts: AgentOptions, log: Logger): Promise<AgentIdentity>
   const disks = [];
   for (const path of opts.disks) disks.push({ path, sizeBytes: await diskSize(path) });
   const keys = newKeyPair();
-  const answer = await consoleJson<{
+  const answer = await new ApiClient({ consoleUrl: token.consoleUrl, caPem }).post<{
     machineId: string;
     certPem: string;
     caPem: string;
     disks: { id: string; path: string; sizeBytes: number }[];
     replicator: { host: string; port: number };
-  }>(
-    token.consoleUrl,
-    "POST",
-    "/api/agent/register",
-    {
+  }>("/api/agent/register", {
       token: opts.token,
       name: opts.name ?? hostname(),
       hostname: hostname(),
       cpus: cpus().length,
       memoryMiB: Math.round(totalmem() / 1048576),
       disks,
-      publicKeyPem: keys.publicKeyPem,
-    },
-    { caPem },
-  );
+    publicKeyPem: keys.publicKeyPem,
+  });
   log(`Registered as machine ${answer.machineId}; replicator ${answer.replicator.host}:${answer.replicator.port}`);
   return {
     machineId: answer.machineId,

@@ -15,7 +15,8 @@ import { logger, type Logger } from "../common/log.js";
 import { PeerError } from "../wire/frame-socket.js";
 import { CHUNK_SIZE, FrameType, type Batch } from "../wire/frames.js";
 import { newKeyPair } from "./agent-identity.js";
-import { consoleJson, fetchPinnedCa, type ClientTls } from "./console-api.js";
+import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
+import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
 import { ReplicationLink } from "./replication-link.js";
 
@@ -48,14 +49,15 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
   const disks: { path: string; sizeBytes: number }[] = [];
   for (const path of opts.disks) disks.push({ path, sizeBytes: await diskSize(path) });
   const keys = newKeyPair();
-  const reg = await consoleJson<{ certPem: string; caPem: string; replicator: { host: string; port: number }; branchId: string }>(
-    token.consoleUrl,
-    "POST",
-    "/api/failback/register",
-    { token: opts.token, machineId: opts.machineId, publicKeyPem: keys.publicKeyPem, disks },
-    { caPem },
-  );
-  const tls: ClientTls & { certPem: string; keyPem: string } = { caPem: reg.caPem, certPem: reg.certPem, keyPem: keys.privateKeyPem };
+  const reg = await new ApiClient({ consoleUrl: token.consoleUrl, caPem }).post<{
+    certPem: string;
+    caPem: string;
+    replicator: { host: string; port: number };
+    branchId: string;
+  }>("/api/failback/register", { token: opts.token, machineId: opts.machineId, publicKeyPem: keys.publicKeyPem, disks });
+  const tls = { caPem: reg.caPem, certPem: reg.certPem, keyPem: keys.privateKeyPem };
+  const consoleApi = new ApiClient({ consoleUrl: token.consoleUrl, caPem: reg.caPem, clientCert: tls });
+  const totalBytes = disks.reduce((s, d) => s + d.sizeBytes, 0);
   log(`Registered as failback client of ${opts.machineId}; receiving branch ${reg.branchId}`);
   const handles: FileHandle[] = [];
   for (const d of disks) handles.push(await open(d.path, "r+"));
@@ -66,7 +68,7 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
   const report = async (force = false): Promise<void> => {
     if (!force && Date.now() - lastReport < 2000) return;
     lastReport = Date.now();
-    await consoleJson(token.consoleUrl, "POST", "/api/failback/status", { sentBytes: receivedBytes, totalBytes: disks.reduce((s, d) => s + d.sizeBytes, 0), caughtUp }, tls).catch(
+    await consoleApi.post("/api/failback/status", { sentBytes: receivedBytes, totalBytes, caughtUp }).catch(
       (err: unknown) => log(`Failback status report failed: ${errorMessage(err)}`),
     );
   };
@@ -123,7 +125,7 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
               seq: frame.body.seq,
               receivedBytes,
               hashBytes,
-              diskBytes: disks.reduce((s, d) => s + d.sizeBytes, 0),
+              diskBytes: totalBytes,
             };
           } else throw new ProtocolError(`Unexpected frame type ${frame.type} from the replicator`);
         }

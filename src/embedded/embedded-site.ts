@@ -4,8 +4,9 @@
  * (assignments, capture state) and `store/` (the staging store). Writes `client.json`
  * (console URL, CA, admin API key) for the CLI the first time; later starts keep it.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { loadClientConfig, writeClientConfig, type ClientConfig } from "../cli/client/client-config.js";
 import { logger, type Logger } from "../common/log.js";
 import { startConsole, type RunningConsole } from "../console/console.js";
 import { jobHandlers } from "../console/jobs/handlers/index.js";
@@ -18,12 +19,6 @@ export interface EmbeddedOptions {
   readonly apiPort?: number;
   readonly replicationPort?: number;
   readonly log?: Logger;
-}
-
-export interface ClientConfig {
-  readonly consoleUrl: string;
-  readonly caPem: string;
-  readonly apiKey: string;
 }
 
 export interface EmbeddedSite {
@@ -59,14 +54,11 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite
   const replicatorCert = await running.ca.issueServerCert(names);
   await replicator.listen({ ...replicatorCert, caPem: running.ca.certPem });
   const configPath = join(opts.dataDir, "client.json");
-  let config: ClientConfig;
-  if (running.adminApiKey) {
-    config = { consoleUrl: running.url, caPem: running.ca.certPem, apiKey: running.adminApiKey };
-  } else {
-    const saved = JSON.parse(await readFile(configPath, "utf8")) as ClientConfig;
-    config = { ...saved, consoleUrl: running.url };
-  }
-  await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+  // The admin key is only known on the first start; later starts keep it and update the URL.
+  const config: ClientConfig = running.adminApiKey
+    ? { consoleUrl: running.url, caPem: running.ca.certPem, apiKey: running.adminApiKey }
+    : { ...loadClientConfig(configPath), consoleUrl: running.url };
+  writeClientConfig(configPath, config);
   log(`Console ${running.url}, replicator ${replicator.endpoint.host}:${replicator.endpoint.port}, data ${opts.dataDir}`);
   return {
     console: running,

@@ -37,7 +37,7 @@ export const agent: Command = {
       spoolLimitBytes: spool * 1024 * 1024,
     });
     io.stdout.write(`Protecting ${a.identity.disks.map((d) => d.path).join(", ")} as machine ${a.identity.machineId}\n`);
-    io.signal.addEventListener("abort", () => void a.stop(), { once: true });
+    io.interruptSignal().addEventListener("abort", () => void a.stop(), { once: true });
     await a.run();
   },
 };

@@ -3,7 +3,7 @@ import { runFailbackClient } from "../../agent/failback-client.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { formatBytes } from "../output/format.js";
-import { JSON_FLAG, printJson } from "./common-flags.js";
+import { JSON_FLAG } from "./common-flags.js";
 
 export const failbackClient: Command = {
   name: "failback-client",
@@ -21,9 +21,13 @@ export const failbackClient: Command = {
       token: args.required("token", "failback-client"),
       machineId: args.required("machine", "failback-client"),
       disks,
-      signal: io.signal,
+      signal: io.interruptSignal(),
     });
-    if (args.boolean("json")) return printJson(io, { event: "failback-complete", ...result });
+    // One line, so that a log holding stderr too can still be read line by line.
+    if (args.boolean("json")) {
+      io.stdout.write(`${JSON.stringify({ event: "failback-complete", ...result })}\n`);
+      return;
+    }
     io.stdout.write(
       `Failback complete at seq ${result.seq}: received ${formatBytes(result.receivedBytes)} of changed blocks for ${formatBytes(result.diskBytes)} of disks\n`,
     );

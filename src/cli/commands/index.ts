@@ -3,8 +3,11 @@
  * To add a command, write `<name>.ts` exporting a `Command` and add it below.
  */
 import { CommandRegistry } from "../command.js";
+import { agent } from "./agent.js";
 import { audit } from "./audit.js";
 import { blueprint } from "./blueprint.js";
+import { demo } from "./demo.js";
+import { failbackClient } from "./failback-client.js";
 import { job } from "./job.js";
 import { jobs } from "./jobs.js";
 import { launch } from "./launch.js";
@@ -15,9 +18,14 @@ import { projectList } from "./project-list.js";
 import { cleanup, failbackPrepare, returnToNormal } from "./project-operations.js";
 import { tokenCreate } from "./token-create.js";
 import { tokenRevoke } from "./token-revoke.js";
+import { up } from "./up.js";
 
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
+    .add(up)
+    .add(agent)
+    .add(failbackClient)
+    .add(demo)
     .add(projectCreate)
     .add(projectList)
     .add(tokenCreate)

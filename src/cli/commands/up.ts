@@ -31,9 +31,10 @@ export const up: Command = {
       `lifeboat is up: console ${site.console.url}, replicator ${site.replicator.endpoint.host}:${site.replicator.endpoint.port}\n` +
         `CLI config: ${site.configPath} (export LIFEBOAT_CONFIG=${site.configPath})\n`,
     );
+    const stopSignal = io.interruptSignal();
     await new Promise<void>((resolve) => {
-      if (io.signal.aborted) resolve();
-      io.signal.addEventListener("abort", () => resolve(), { once: true });
+      if (stopSignal.aborted) resolve();
+      stopSignal.addEventListener("abort", () => resolve(), { once: true });
     });
     io.stderr.write("lifeboat: shutting down\n");
     await site.close();

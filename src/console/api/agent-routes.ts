@@ -11,7 +11,7 @@ import { publicKeyFingerprint } from "../ca/certificate-authority.js";
 import { defineRoute, type Route } from "../http/route.js";
 import type { MachineRecord } from "../state/state-store.js";
 import { audit, isoNow, newId, type ApiContext } from "./api-context.js";
-import { hashSecret, parseInstallToken } from "./install-token.js";
+import { hashSecret, parseInstallToken } from "../../common/install-token.js";
 import { AgentRegisterBody, AgentStatusBody, FailbackRegisterBody, FailbackStatusBody } from "./schemas.js";
 
 const NEW_TOKEN_HINT = "create a new one with `lifeboat token create`";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestConsole, newAgentKey, type TestConsole } from "../testing/test-console.js";
-import { parseInstallToken } from "./install-token.js";
+import { parseInstallToken } from "../../common/install-token.js";
 
 async function withConsole(fn: (tc: TestConsole) => Promise<void>): Promise<void> {
   const tc = await startTestConsole();

@@ -6,7 +6,7 @@ import { UserError } from "../../common/errors.js";
 import { DEFAULT_PROJECT_SETTINGS, type InstallToken, type Project } from "../../common/model.js";
 import { defineRoute, type Route } from "../http/route.js";
 import { audit, isoNow, newId, resolveProject, type ApiContext } from "./api-context.js";
-import { formatInstallToken, hashSecret, newTokenSecret } from "./install-token.js";
+import { formatInstallToken, hashSecret, newTokenSecret } from "../../common/install-token.js";
 import { CreateProjectBody, CreateTokenBody, PatchProjectBody } from "./schemas.js";
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 86_400;

@@ -1,27 +1,17 @@
 /**
  * LAUNCH: for each machine, a copy-on-write branch of the chosen PIT, handed to the
  * provider; the launched machine writes to what the provider made. Records the launched
- * machine, its RTO (launch request to machine ready) and the lifecycle: test ->
- * TESTED_RECENTLY, recovery -> FAILED_OVER, cutover -> CUTOVER_COMPLETE. While the project
- * is failed back (direction FAILBACK), a launch is the launch back on the source: it
- * finishes the failback stream and the machine becomes FAILED_BACK.
+ * machine, its RTO (launch request to machine ready) and the lifecycle (`launchLifecycle`).
+ * While the project is in failback (direction FAILBACK), a launch is the launch back on
+ * the source: a test checks the failback client holds everything the recovered machine
+ * has; a recovery finishes the failback stream and the machine becomes FAILED_BACK.
  */
 import { UserError, errorMessage } from "../../../common/errors.js";
 import { DEFAULT_BLUEPRINT } from "../../../common/model.js";
-import type { Lifecycle, LaunchMode } from "../../../common/states.js";
+import type { LaunchMode } from "../../../common/states.js";
 import type { Provider } from "../../../providers/provider.js";
 import type { JobContext } from "../job-handlers.js";
-
-const BEFORE: Record<LaunchMode, Lifecycle> = {
-  test: "TEST_IN_PROGRESS",
-  recovery: "RECOVERY_IN_PROGRESS",
-  cutover: "CUTTING_OVER",
-};
-const AFTER: Record<LaunchMode, Lifecycle> = {
-  test: "TESTED_RECENTLY",
-  recovery: "FAILED_OVER",
-  cutover: "CUTOVER_COMPLETE",
-};
+import { launchLifecycle } from "../launch-lifecycle.js";
 
 export interface LaunchParams {
   readonly mode: LaunchMode;
@@ -56,25 +46,38 @@ export function launchJob(providerFor: (name: string) => Provider) {
         continue;
       }
       const previous = machine.lifecycle;
+      const lifecycle = launchLifecycle(project, p.mode);
       try {
+        await ctx.state.updateMachine(machineId, { lifecycle: lifecycle.during });
         if (project.direction === "FAILBACK") {
-          await ctx.state.updateMachine(machineId, { lifecycle: "FAILBACK_IN_PROGRESS" });
-          await ctx.log(`${machine.name}: finishing the failback stream (launch back on the source)`);
-          const done = await ctx.replicator.finishFailback(machineId, ctx.signal);
+          let seq: number;
+          if (p.mode === "recovery") {
+            await ctx.log(`${machine.name}: finishing the failback stream (launch back on the source)`);
+            seq = (await ctx.replicator.finishFailback(machineId, ctx.signal)).seq;
+          } else {
+            const fresh = await ctx.state.getMachine(machineId);
+            if (!fresh?.failback?.caughtUp)
+              throw new UserError(`The failback client of ${machine.name} has not caught up yet: wait for READY_FOR_FAILBACK_LAUNCH`, 409);
+            seq = -1;
+          }
           const readyAt = new Date().toISOString();
-          await ctx.state.updateMachine(machineId, { lifecycle: "FAILED_BACK" });
+          await ctx.state.updateMachine(machineId, { lifecycle: lifecycle.after });
           await ctx.setMachine({
             machineId,
             status: "COMPLETED",
-            pitSeq: done.seq,
+            ...(seq >= 0 ? { pitSeq: seq } : {}),
             requestedAt,
             readyAt,
             rtoSeconds: (Date.parse(readyAt) - Date.parse(requestedAt)) / 1000,
           });
-          await ctx.log(`${machine.name}: failed back at seq ${done.seq}; the source disks hold the recovered data`);
+          await ctx.log(
+            p.mode === "recovery"
+              ? `${machine.name}: failed back at seq ${seq}; the source disks hold the recovered data`
+              : `${machine.name}: failback client is caught up; ready for the failback launch`,
+          );
           continue;
         }
-        await ctx.state.updateMachine(machineId, { lifecycle: BEFORE[p.mode] });
+
         const pit = (await ctx.replicator.pits(machine.timelineId)).find((x) => x.seq === seq);
         const branchId = `br-${ctx.job.id}-${machineId}`;
         await ctx.replicator.createBranch(branchId, machine.timelineId, seq);
@@ -103,8 +106,8 @@ export function launchJob(providerFor: (name: string) => Provider) {
           terminatedAt: null,
         });
         await ctx.state.updateMachine(machineId, {
-          lifecycle: AFTER[p.mode],
-          ...(p.mode === "test" ? { lastTestAt: readyAt } : {}),
+          lifecycle: lifecycle.after,
+          ...(lifecycle.setsLastTestAt ? { lastTestAt: readyAt } : {}),
         });
         await ctx.setMachine({
           machineId,

@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createHash } from "node:crypto";
 import { request } from "node:https";
-import { UserError } from "../../common/errors.js";
+import { UserError } from "./errors.js";
 
 export function caFingerprint(caPem: string): string {
   return createHash("sha256").update(new X509Certificate(caPem).raw).digest("hex");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startTestConsole } from "../testing/test-console.js";
+import { startTestConsole } from "../console/testing/test-console.js";
 import { fetchPinnedCa } from "./fetch-pinned-ca.js";
 
 test("fetchPinnedCa() accepts the console CA only with the right fingerprint", async () => {
