@@ -157,6 +157,8 @@ export class Journal {
   }
 
   private async flushLoop(): Promise<void> {
+    // Let appends issued in the same tick join the first group.
+    await Promise.resolve();
     while (this.pending.length > 0) {
       // Backpressure: a roll that cannot keep up must not let the journal grow without bound.
       if (this.sealed.length > 0 && this.active.size >= 4 * this.options.rollThresholdBytes) {
@@ -262,10 +264,15 @@ export class Journal {
     await fsyncDir(this.dir);
   }
 
+  /** Resolves when no group is being written (including the seal that may follow it). */
+  async idle(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+  }
+
   /** Waits for queued appends, then closes the segment files. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing !== undefined) await this.flushing;
+    await this.idle();
     for (const s of [...this.sealed, this.active]) await s.file.retire();
   }
 }

@@ -223,8 +223,9 @@ export class LayeredTimeline implements Timeline {
     return { layers: this.layers.length, groups: this.journal.groups, journalBytes: this.journal.bytes };
   }
 
-  /** Resolves when no roll is running (for tests and close). */
+  /** Resolves when no append is being written and no roll is running (for tests and close). */
   async settled(): Promise<void> {
+    await this.journal.idle();
     while (this.rolling !== undefined) await this.rolling;
   }
 
