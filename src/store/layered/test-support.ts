@@ -69,3 +69,33 @@ export class DiskModel {
     return out;
   }
 }
+
+/** The crash test's disks: big enough for several zones, small enough to verify quickly. */
+export const CRASH_DISKS = [
+  { id: "disk0", sizeBytes: 4 * 1024 * 1024 },
+  { id: "disk1", sizeBytes: 1024 * 1024 },
+];
+
+/**
+ * The batch the crash writer sends for intent `id`, derived from `id` alone so the checking
+ * process can rebuild it. Extent k lies in zone k of its disk, so a batch never overlaps itself.
+ */
+export function crashBatch(id: number): Extent[] {
+  const random = rng(id * 7919 + 1);
+  const count = 1 + Math.floor(random() * 3);
+  const extents: Extent[] = [];
+  for (let k = 0; k < count; k++) {
+    const disk = random() < 0.75 ? 0 : 1;
+    const zoneBlocks = Math.floor((CRASH_DISKS[disk]?.sizeBytes ?? 0) / 4096 / 3);
+    const blocks = random() < 0.1 ? 64 : 1 + Math.floor(random() * 16);
+    const block = k * zoneBlocks + Math.floor(random() * (zoneBlocks - blocks));
+    const offset = block * 4096;
+    const length = blocks * 4096;
+    extents.push(
+      random() < 0.1
+        ? { disk, offset, length, kind: "zero" }
+        : { disk, offset, length, kind: "data", data: pattern(id * 8 + k, length) },
+    );
+  }
+  return extents;
+}
