@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { open, readdir } from "node:fs/promises";
+import { copyFile, cp, link, open, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError } from "../../common/errors.js";
-import { BLOCK_SIZE, type Extent } from "../staging-store.js";
+import { BLOCK_SIZE, type Extent, type Timeline } from "../staging-store.js";
 import { LAYER_HEADER_SIZE } from "./delta-layer.js";
 import { LayeredStore } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
@@ -158,5 +158,68 @@ test("DeltaLayer.open() refuses a layer whose index is damaged", async () => {
     await store.dropTimeline("m1");
     assert.equal(store.has("m1"), false);
     await store.close();
+  });
+});
+
+test("LayeredTimeline.open() completes or discards a roll interrupted between its steps", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "store");
+    const tl = join(root, "timelines", "m1");
+    const segment1 = join(tl, "journal-0000000000000001.log");
+    const options = { rollThresholdBytes: 64 * 1024 };
+    const model = new DiskModel([MiB]);
+    const write = async (t: Timeline, i: number): Promise<void> => {
+      const extents: Extent[] = [
+        { disk: 0, offset: i * BLOCK_SIZE, length: BLOCK_SIZE, kind: "data", data: pattern(i, BLOCK_SIZE) },
+      ];
+      model.apply(await t.append(extents), extents);
+    };
+    let store = await LayeredStore.open(root, options);
+    let t = await store.createTimeline("m1", [{ id: "disk0", sizeBytes: MiB }]);
+    for (let i = 0; i < 15; i++) await write(t, i);
+    await store.close();
+    // Keep the first segment and the manifest as they were before the roll.
+    await link(segment1, join(dir, "segment1.keep"));
+    await copyFile(join(tl, "manifest.json"), join(dir, "manifest.before"));
+    store = await LayeredStore.open(root, options);
+    t = store.timeline("m1");
+    for (let i = 15; i < 20; i++) await write(t, i);
+    await (t as LayeredTimeline).settled();
+    assert.equal((t as LayeredTimeline).stats().layers, 1);
+    await store.close();
+    const [layer] = await layersOf(root);
+    assert.ok(layer !== undefined);
+
+    const check = async (at: string, layersAfter: number): Promise<void> => {
+      const s = await LayeredStore.open(at, options);
+      const timeline = s.timeline("m1") as LayeredTimeline;
+      await timeline.settled();
+      assert.equal(timeline.lastSeq(), 20);
+      assert.equal(timeline.stats().layers, layersAfter);
+      for (const seq of [3, 15, 16, 20])
+        assert.deepEqual(await timeline.read(0, 0, MiB, seq), model.at(0, seq));
+      await s.close();
+      const names = await readdir(join(at, "timelines", "m1"));
+      assert.ok(!names.includes("journal-0000000000000001.log"), names.join(" "));
+    };
+
+    // Crash after the manifest named the layer, before the segment's unlink: open deletes the segment.
+    const afterManifest = join(dir, "after-manifest");
+    await cp(root, afterManifest, { recursive: true });
+    await copyFile(
+      join(dir, "segment1.keep"),
+      join(afterManifest, "timelines", "m1", "journal-0000000000000001.log"),
+    );
+    await check(afterManifest, 1);
+
+    // Crash after the layer was written, before the manifest: open deletes the unnamed layer and rolls again.
+    const beforeManifest = join(dir, "before-manifest");
+    await cp(root, beforeManifest, { recursive: true });
+    const tl2 = join(beforeManifest, "timelines", "m1");
+    await copyFile(join(dir, "segment1.keep"), join(tl2, "journal-0000000000000001.log"));
+    await copyFile(join(dir, "manifest.before"), join(tl2, "manifest.json"));
+    await writeFile(join(tl2, `${layer}.tmp`), "half a layer");
+    await check(beforeManifest, 1);
+    assert.deepEqual(await layersOf(beforeManifest), [layer]);
   });
 });

@@ -138,7 +138,8 @@ export class Journal {
 
   /**
    * Queues a batch for the next group commit; resolves with its seq once it is fsync'd.
-   * Rejects, with the fs error as cause, if writing or syncing fails.
+   * Rejects, with the fs error as cause, if writing or syncing fails. An abort is honoured
+   * until the batch's group starts writing; after that the batch becomes durable regardless.
    */
   append(batch: EncodedBatch, signal?: AbortSignal): Promise<number> {
     if (this.closed) return Promise.reject(new Error(`Journal is closed: ${this.dir}`));
@@ -237,7 +238,8 @@ export class Journal {
   }
 
   private async sealIfFull(): Promise<void> {
-    if (this.closed) return;
+    // A segment with an untruncated failed group must not be sealed: sealed segments hold only synced groups.
+    if (this.closed || this.needsTruncate) return;
     if (this.sealed.length > 0) {
       this.options.onSealed(); // a roll that failed earlier gets another chance
       return;

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CorruptionError, UserError } from "../../common/errors.js";
+import { CorruptionError, UserError, errorMessage } from "../../common/errors.js";
 import type { BranchBase, DiskSpec, StagingStore, Timeline, TimelineInfo } from "../staging-store.js";
 import { fsyncDir } from "./fs-util.js";
 import { LayeredTimeline } from "./layered-timeline.js";
@@ -53,6 +53,7 @@ export class LayeredStore implements StagingStore {
     }
     const store = new LayeredStore(dir, threshold);
     await mkdir(store.timelinesDir, { recursive: true });
+    await fsyncDir(dir);
     await store.checkStoreFile();
     for (const name of await readdir(store.timelinesDir)) {
       signal?.throwIfAborted();
@@ -68,9 +69,12 @@ export class LayeredStore implements StagingStore {
           (m) => infoOf(m.id, m.disks, m.createdAt, m.base),
           () => undefined,
         );
-        const error = err instanceof Error ? err : new Error(String(err));
+        const message = `Timeline ${name} cannot be opened: ${errorMessage(err)}`;
         store.failed.set(name, {
-          error: new CorruptionError(`Timeline ${name} cannot be opened: ${error.message}`, { cause: err }),
+          error:
+            err instanceof CorruptionError
+              ? new CorruptionError(message, { cause: err })
+              : new Error(message, { cause: err }),
           info,
         });
       }

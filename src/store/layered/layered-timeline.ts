@@ -6,7 +6,7 @@
  */
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../../common/errors.js";
+import { CorruptionError, UserError } from "../../common/errors.js";
 import {
   BLOCK_SIZE,
   type AppendOptions,
@@ -70,6 +70,7 @@ export class LayeredTimeline implements Timeline {
       // A roll that crashed before its manifest replace leaves an unnamed layer: it holds nothing we need.
       if (LAYER_PATTERN.test(name) && !named.has(name)) await rm(join(dir, name), { force: true });
     }
+    checkLayerTiling(dir, manifest);
     try {
       for (const ref of manifest.layers) {
         timeline.layers.unshift(
@@ -303,6 +304,24 @@ export class LayeredTimeline implements Timeline {
     // Same synchronous step as the index removal inside dropSealed: no read sees both or neither.
     this.layers.unshift(layer);
     await this.journal.dropSealed(segment);
+  }
+}
+
+/** The manifest's layers must cover (base seq or 0, flushedSeq] exactly, in order, or seqs are missing. */
+function checkLayerTiling(dir: string, manifest: Manifest): void {
+  let expected = manifest.base?.seq ?? 0;
+  for (const layer of manifest.layers) {
+    if (layer.fromSeq !== expected || layer.toSeq <= layer.fromSeq) {
+      throw new CorruptionError(
+        `Manifest in ${dir} lists layer ${layer.file} for seqs (${layer.fromSeq}, ${layer.toSeq}], expected it to start at ${expected}`,
+      );
+    }
+    expected = layer.toSeq;
+  }
+  if (expected !== manifest.flushedSeq) {
+    throw new CorruptionError(
+      `Manifest in ${dir} says seqs up to ${manifest.flushedSeq} are in layers, but they end at ${expected}`,
+    );
   }
 }
 
