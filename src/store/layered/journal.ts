@@ -110,9 +110,9 @@ export class Journal {
     let lastTag = flushedTag;
     for (let i = 0; i < names.length; i++) {
       const { path, firstSeq } = names[i] as { path: string; firstSeq: number };
-      if (firstSeq > lastSeq + 1) {
+      if (firstSeq > lastSeq + 1 || (i > 0 && firstSeq !== lastSeq + 1)) {
         throw new CorruptionError(
-          `Journal segment ${path} starts at seq ${firstSeq} but seqs after ${lastSeq} are missing`,
+          `Journal segment ${path} starts at seq ${firstSeq} but the journal so far ends at seq ${lastSeq}`,
         );
       }
       const handle = await open(path, "r+");
@@ -181,7 +181,10 @@ export class Journal {
     const start = segment.size;
     const firstSeq = segment.lastSeq + 1;
     const buffers: Buffer[] = [];
-    group.forEach((p, i) => buffers.push(encodeHeader(p.batch, firstSeq + i, firstSeq), ...p.batch.body));
+    group.forEach((p, i) => {
+      buffers.push(encodeHeader(p.batch, firstSeq + i, firstSeq));
+      for (const b of p.batch.body) buffers.push(b);
+    });
     let written: number;
     try {
       if (this.needsTruncate) {
