@@ -5,7 +5,7 @@
  * block through journal, layers newest first, then the parent at the base seq.
  */
 import { readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { CorruptionError, UserError } from "../../common/errors.js";
 import {
   BLOCK_SIZE,
@@ -20,7 +20,7 @@ import { DeltaLayer } from "./delta-layer.js";
 import { writeDeltaLayer } from "./delta-layer-writer.js";
 import { seqName } from "./fs-util.js";
 import { Journal, type Segment } from "./journal.js";
-import { MAX_BODY_LENGTH, encodeBatch } from "./journal-record.js";
+import { DESCRIPTOR_SIZE, MAX_BODY_LENGTH, encodeBatch } from "./journal-record.js";
 import { readManifest, writeManifest, type Manifest } from "./manifest.js";
 import { ReadPlan } from "./read-plan.js";
 import { checkDiskRange, checkSeq, validateExtents } from "./validate.js";
@@ -64,6 +64,9 @@ export class LayeredTimeline implements Timeline {
   /** Opens a timeline directory: manifest, layers, journal replay; resumes an interrupted roll. */
   static async open(dir: string, options: TimelineOptions): Promise<LayeredTimeline> {
     const manifest = await readManifest(dir);
+    if (manifest.id !== basename(dir)) {
+      throw new CorruptionError(`Manifest in ${dir} belongs to timeline ${manifest.id}`);
+    }
     const timeline = new LayeredTimeline(dir, manifest);
     const named = new Set(manifest.layers.map((l) => l.file));
     for (const name of await readdir(dir)) {
@@ -117,11 +120,11 @@ export class LayeredTimeline implements Timeline {
     validateExtents(this.info.disks, extents);
     const tag = options?.tag;
     if (tag !== undefined && !Number.isFinite(tag)) throw new UserError(`Tag ${tag} is not a finite number`);
-    const batch = encodeBatch(extents, tag);
-    if (batch.bodyLength > MAX_BODY_LENGTH) {
-      throw new UserError(`Batch of ${batch.bodyLength} bytes is too large: split it below 4 GiB`, 413);
+    const bodyLength = extents.reduce((n, e) => n + DESCRIPTOR_SIZE + (e.kind === "data" ? e.length : 0), 0);
+    if (bodyLength > MAX_BODY_LENGTH) {
+      throw new UserError(`Batch of ${bodyLength} bytes is too large: split it below 4 GiB`, 413);
     }
-    return await this.journal.append(batch, signal);
+    return await this.journal.append(encodeBatch(extents, tag), signal);
   }
 
   lastSeq(): number {

@@ -45,6 +45,8 @@ export class FileRef {
   }
 }
 
+const READ_CONCURRENCY = 8;
+
 interface Piece {
   readonly file: FileRef;
   readonly filePos: number;
@@ -124,12 +126,27 @@ export class ReadPlan {
 
   /** Reads every planned run into `out` and verifies each block. Releases the files in any case. */
   async execute(out: Buffer, signal?: AbortSignal): Promise<void> {
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    // A few preads in flight at a time: enough to keep the disk busy, not one promise per block.
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && next < this.pieces.length) {
+        const piece = this.pieces[next++] as Piece;
+        try {
+          await readPiece(piece, out, signal);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
     try {
-      await Promise.all(this.pieces.map((piece) => readPiece(piece, out, signal)));
+      await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, this.pieces.length) }, worker));
     } finally {
+      // Only now, with no pread in flight, may a retired file close.
       for (const file of this.files) file.release();
       this.files.clear();
     }
+    if (failure !== undefined) throw failure.error;
   }
 
   /** Releases the files without reading (when planning failed). */
