@@ -22,7 +22,30 @@ import {
   ZERO_VERSION,
 } from "./delta-layer.js";
 
-const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Layer data is assembled and written 4 MiB at a time. */
+const CHUNK_BLOCKS = 1024;
+const COPY_CONCURRENCY = 16;
+
+/** `blocks` blocks of a journal entry, from its block `first`, go to layer data block `dataBlock`. */
+interface Copy {
+  readonly entry: JournalEntry;
+  readonly first: number;
+  readonly blocks: number;
+  readonly dataBlock: number;
+}
+
+async function copyBlocks(copy: Copy, target: Buffer, layerPath: string): Promise<void> {
+  const { entry, first } = copy;
+  await readExactAt(entry.file.handle, target, entry.filePos + first * BLOCK_SIZE, entry.file.path);
+  for (let b = 0; b < copy.blocks; b++) {
+    if (xxh64(target.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)) !== entry.sums[first + b]) {
+      throw new CorruptionError(
+        `Block checksum mismatch in ${entry.file.path}: disk ${entry.disk} block ` +
+          `${entry.start + first + b} (seq ${entry.seq}) while rolling it into ${layerPath}`,
+      );
+    }
+  }
+}
 
 interface Version {
   readonly interval: number;
@@ -93,77 +116,84 @@ export async function writeDeltaLayer(
 ): Promise<LayerSummary> {
   const intervals: Interval[] = [];
   for (let disk = 0; disk < diskCount; disk++) {
-    intervals.push(
-      ...intervalsOf(
-        disk,
-        entries.filter((e) => e.disk === disk),
-      ),
-    );
+    const own = entries.filter((e) => e.disk === disk);
+    for (const iv of intervalsOf(disk, own)) intervals.push(iv);
   }
-  let dataBlocks = 0;
+
+  // Pass 1: the index, the checksum section, and the list of block copies, in data order.
   let versionCount = 0;
-  for (const iv of intervals) {
-    versionCount += iv.versions.length;
-    for (const v of iv.versions) if (!v.entry.zero) dataBlocks += iv.blocks;
+  for (const iv of intervals) versionCount += iv.versions.length;
+  const index = Buffer.alloc(intervals.length * INTERVAL_SIZE + versionCount * VERSION_SIZE);
+  const copies: Copy[] = [];
+  let dataBlock = 0;
+  let v = 0;
+  for (let i = 0; i < intervals.length; i++) {
+    const iv = intervals[i] as Interval;
+    const at = i * INTERVAL_SIZE;
+    index.writeUInt32LE(iv.disk, at);
+    index.writeUInt32LE(iv.versions.length, at + 4);
+    index.writeBigUInt64LE(BigInt(iv.start), at + 8);
+    index.writeBigUInt64LE(BigInt(iv.blocks), at + 16);
+    for (const version of iv.versions) {
+      const vat = intervals.length * INTERVAL_SIZE + v++ * VERSION_SIZE;
+      index.writeBigUInt64LE(BigInt(version.entry.seq), vat);
+      if (version.entry.zero) {
+        index.writeBigUInt64LE(ZERO_VERSION, vat + 8);
+        continue;
+      }
+      index.writeBigUInt64LE(BigInt(dataBlock), vat + 8);
+      // Split at chunk boundaries so each copy lands inside one chunk.
+      for (let done = 0; done < iv.blocks;) {
+        const room = CHUNK_BLOCKS - ((dataBlock + done) % CHUNK_BLOCKS);
+        const blocks = Math.min(iv.blocks - done, room);
+        copies.push({
+          entry: version.entry,
+          first: version.skip + done,
+          blocks,
+          dataBlock: dataBlock + done,
+        });
+        done += blocks;
+      }
+      dataBlock += iv.blocks;
+    }
+  }
+  const dataBlocks = dataBlock;
+  const sums = Buffer.alloc(dataBlocks * 8);
+  for (const copy of copies) {
+    for (let b = 0; b < copy.blocks; b++) {
+      sums.writeBigUInt64LE(copy.entry.sums[copy.first + b] ?? 0n, (copy.dataBlock + b) * 8);
+    }
   }
 
   // Written under a temporary name and renamed, so a layer file is complete whenever it exists.
   const tmp = `${path}.tmp`;
   const handle = await open(tmp, "w");
   try {
-    const sums = Buffer.alloc(dataBlocks * 8);
-    const index = Buffer.alloc(intervals.length * INTERVAL_SIZE + versionCount * VERSION_SIZE);
-    const chunk = Buffer.alloc(CHUNK_BYTES);
-    let chunkUsed = 0;
+    // Pass 2: fill one chunk at a time, several preads in flight (the versions are scattered in
+    // the segment), check every block against the journal's sum, write the chunk.
+    const chunk = Buffer.alloc(CHUNK_BLOCKS * BLOCK_SIZE);
     let writePos = LAYER_HEADER_SIZE;
-    const flush = async (): Promise<void> => {
-      if (chunkUsed === 0) return;
-      writePos += await writeAllAt(handle, [chunk.subarray(0, chunkUsed)], writePos);
-      chunkUsed = 0;
-    };
-    let dataBlock = 0;
-    let v = 0;
-    for (let i = 0; i < intervals.length; i++) {
-      const iv = intervals[i] as Interval;
-      const at = i * INTERVAL_SIZE;
-      index.writeUInt32LE(iv.disk, at);
-      index.writeUInt32LE(iv.versions.length, at + 4);
-      index.writeBigUInt64LE(BigInt(iv.start), at + 8);
-      index.writeBigUInt64LE(BigInt(iv.blocks), at + 16);
-      for (const version of iv.versions) {
-        const vat = intervals.length * INTERVAL_SIZE + v++ * VERSION_SIZE;
-        index.writeBigUInt64LE(BigInt(version.entry.seq), vat);
-        if (version.entry.zero) {
-          index.writeBigUInt64LE(ZERO_VERSION, vat + 8);
-          continue;
+    let c = 0;
+    for (let chunkStart = 0; chunkStart < dataBlocks; chunkStart += CHUNK_BLOCKS) {
+      signal?.throwIfAborted();
+      const chunkEnd = Math.min(chunkStart + CHUNK_BLOCKS, dataBlocks);
+      const inChunk: Copy[] = [];
+      while (c < copies.length && (copies[c] as Copy).dataBlock < chunkEnd) inChunk.push(copies[c++] as Copy);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < inChunk.length) {
+          const copy = inChunk[next++] as Copy;
+          const offset = (copy.dataBlock - chunkStart) * BLOCK_SIZE;
+          await copyBlocks(copy, chunk.subarray(offset, offset + copy.blocks * BLOCK_SIZE), path);
         }
-        index.writeBigUInt64LE(BigInt(dataBlock), vat + 8);
-        // Copy the blocks in chunk-sized pieces, checking each against the journal's sum.
-        for (let done = 0; done < iv.blocks;) {
-          signal?.throwIfAborted();
-          if (chunkUsed === CHUNK_BYTES) await flush();
-          const n = Math.min(iv.blocks - done, (CHUNK_BYTES - chunkUsed) / BLOCK_SIZE);
-          const target = chunk.subarray(chunkUsed, chunkUsed + n * BLOCK_SIZE);
-          const entry = version.entry;
-          const first = version.skip + done;
-          await readExactAt(entry.file.handle, target, entry.filePos + first * BLOCK_SIZE, entry.file.path);
-          for (let b = 0; b < n; b++) {
-            const sum = entry.sums[first + b] ?? 0n;
-            if (xxh64(target.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)) !== sum) {
-              throw new CorruptionError(
-                `Block checksum mismatch in ${entry.file.path}: disk ${entry.disk} block ` +
-                  `${entry.start + first + b} (seq ${entry.seq}) while rolling it into ${path}`,
-              );
-            }
-            sums.writeBigUInt64LE(sum, (dataBlock + done + b) * 8);
-          }
-          chunkUsed += n * BLOCK_SIZE;
-          done += n;
-        }
-        dataBlock += iv.blocks;
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, inChunk.length) }, worker));
+      writePos += await writeAllAt(
+        handle,
+        [chunk.subarray(0, (chunkEnd - chunkStart) * BLOCK_SIZE)],
+        writePos,
+      );
     }
-    await flush();
     await writeAllAt(handle, [sums, index], writePos);
     const header = Buffer.alloc(LAYER_HEADER_SIZE);
     header.writeUInt32LE(LAYER_MAGIC, 0);

@@ -223,3 +223,37 @@ test("LayeredTimeline.open() completes or discards a roll interrupted between it
     assert.deepEqual(await layersOf(beforeManifest), [layer]);
   });
 });
+
+test("writeDeltaLayer() rolls layers spanning several 4 MiB chunks exactly", async () => {
+  await withTempDir(async (dir) => {
+    const store = await LayeredStore.open(dir, { rollThresholdBytes: 6 * MiB });
+    const size = 32 * MiB;
+    const t = (await store.createTimeline("m1", [{ id: "disk0", sizeBytes: size }])) as LayeredTimeline;
+    const model = new DiskModel([size]);
+    const random = rng(99);
+    for (let i = 0; i < 40; i++) {
+      const blocks = i % 10 === 0 ? 700 : 1 + Math.floor(random() * 30);
+      const offset = Math.floor(random() * (size / BLOCK_SIZE - blocks)) * BLOCK_SIZE;
+      const extents: Extent[] = [
+        {
+          disk: 0,
+          offset,
+          length: blocks * BLOCK_SIZE,
+          kind: "data",
+          data: pattern(500 + i, blocks * BLOCK_SIZE),
+        },
+      ];
+      model.apply(await t.append(extents), extents);
+    }
+    await t.settled();
+    assert.ok(t.stats().layers >= 1);
+    for (const seq of [10, 25, 40]) {
+      const expected = model.at(0, seq);
+      for (let offset = 0; offset < size; offset += 4 * MiB) {
+        const got = await t.read(0, offset, 4 * MiB, seq);
+        assert.ok(got.equals(expected.subarray(offset, offset + 4 * MiB)), `seq ${seq} offset ${offset}`);
+      }
+    }
+    await store.close();
+  });
+});
