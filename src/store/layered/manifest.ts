@@ -1,0 +1,77 @@
+/**
+ * A timeline's manifest: the small JSON document that says which layers hold which seqs,
+ * up to which seq the journal has been rolled, the PITs and the branch base. It is the
+ * only mutable file besides the active journal segment, and it is only ever replaced
+ * atomically (write temp, fsync, rename, fsync directory) so a crash leaves the old or
+ * the new one, never a mix.
+ */
+import { readFile, rename, rm, writeFile, open } from "node:fs/promises";
+import { join } from "node:path";
+import { xxh64 } from "@node-rs/xxhash";
+import { CorruptionError } from "../../common/errors.js";
+import type { BranchBase, DiskSpec, Pit } from "../staging-store.js";
+import { fsyncDir } from "./fs-util.js";
+
+export const MANIFEST_FILE = "manifest.json";
+const MANIFEST_TMP = "manifest.json.tmp";
+
+export interface LayerRef {
+  readonly file: string;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+export interface Manifest {
+  readonly format: 1;
+  readonly id: string;
+  readonly createdAt: number;
+  readonly disks: readonly DiskSpec[];
+  readonly base?: BranchBase;
+  readonly flushedSeq: number;
+  readonly lastTag: number | null;
+  readonly layers: readonly LayerRef[];
+  readonly pits: readonly Pit[];
+}
+
+function checksumOf(text: string): string {
+  return xxh64(text).toString(16).padStart(16, "0");
+}
+
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const body = JSON.stringify(manifest);
+  const text = `{"checksum":"${checksumOf(body)}","body":${body}}\n`;
+  const tmp = join(dir, MANIFEST_TMP);
+  const handle = await open(tmp, "w");
+  try {
+    await writeFile(handle, text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, join(dir, MANIFEST_FILE));
+  await fsyncDir(dir);
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const path = join(dir, MANIFEST_FILE);
+  await rm(join(dir, MANIFEST_TMP), { force: true });
+  const text = await readFile(path, "utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CorruptionError(`Manifest is not valid JSON: ${path}`, { cause: err });
+  }
+  if (typeof parsed !== "object" || parsed === null || !("checksum" in parsed) || !("body" in parsed)) {
+    throw new CorruptionError(`Manifest lacks checksum or body: ${path}`);
+  }
+  const body = JSON.stringify(parsed.body);
+  if (parsed.checksum !== checksumOf(body)) {
+    throw new CorruptionError(`Manifest checksum mismatch: ${path}`);
+  }
+  const manifest = parsed.body as Manifest;
+  if (manifest.format !== 1) {
+    throw new CorruptionError(`Unsupported manifest format ${String(manifest.format)}: ${path}`);
+  }
+  return manifest;
+}
