@@ -1,16 +1,17 @@
 /**
  * The in-memory index of the journal records not yet rolled into a layer, so that reads
  * and changedRanges see every durable write. One small entry per extent (not per block:
- * a zero extent can cover a whole disk), bucketed by 64 MiB region of the disk so a read
- * only looks at the extents near it; extents spanning many regions sit in a short list
- * every read checks. Its size is bounded by the roll threshold (each extent costs at
+ * a zero extent can cover a whole disk), bucketed by 1 MiB region of the disk so a read
+ * only looks at the extents near it; extents spanning more than 16 regions sit in a short
+ * list every read checks. Its size is bounded by the roll threshold (each extent costs at
  * least a 24-byte descriptor in the journal).
  */
 import { BLOCK_SIZE } from "../staging-store.js";
 import type { FileRef, ReadPlan } from "./read-plan.js";
 
-const REGION_BLOCKS = 16384; // 16384 blocks of 4 KiB = 64 MiB
-const MAX_BUCKETS_PER_ENTRY = 4;
+const REGION_BLOCKS = 256; // 256 blocks of 4 KiB = 1 MiB
+/** Extents over 16 MiB go to the short list every read checks, not into 17+ buckets. */
+const MAX_BUCKETS_PER_ENTRY = 16;
 
 export interface JournalEntry {
   /** Increasing in append order, and in extent order within a batch: a later extent wins. */
