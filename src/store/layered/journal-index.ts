@@ -47,10 +47,31 @@ export class JournalIndex {
     return Array.from({ length: count }, () => ({ buckets: new Map<number, JournalEntry[]>(), wide: [] }));
   }
 
-  add(entry: Omit<JournalEntry, "ord">): void {
-    const full: JournalEntry = { ...entry, ord: this.nextOrd++ };
-    this.entries.push(full);
-    this.insert(full);
+  /** Indexes one durable extent; `offset` and `length` in bytes, `filePos` where its data starts. */
+  addExtent(
+    seq: number,
+    disk: number,
+    offset: number,
+    length: number,
+    zero: boolean,
+    file: FileRef,
+    filePos: number,
+    sums: BigUint64Array,
+  ): void {
+    const start = offset / BLOCK_SIZE;
+    const entry: JournalEntry = {
+      ord: this.nextOrd++,
+      seq,
+      disk,
+      start,
+      end: start + length / BLOCK_SIZE,
+      zero,
+      file,
+      filePos,
+      sums,
+    };
+    this.entries.push(entry);
+    this.insert(entry);
   }
 
   private insert(entry: JournalEntry): void {
