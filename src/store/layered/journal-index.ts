@@ -1,16 +1,17 @@
 /**
  * The in-memory index of the journal records not yet rolled into a layer, so that reads
  * and changedRanges see every durable write. One small entry per extent (not per block:
- * a zero extent can cover a whole disk), bucketed by 64 MiB region of the disk so a read
- * only looks at the extents near it; extents spanning many regions sit in a short list
- * every read checks. Its size is bounded by the roll threshold (each extent costs at
+ * a zero extent can cover a whole disk), bucketed by 1 MiB region of the disk so a read
+ * only looks at the extents near it; extents spanning more than 16 regions sit in a short
+ * list every read checks. Its size is bounded by the roll threshold (each extent costs at
  * least a 24-byte descriptor in the journal).
  */
 import { BLOCK_SIZE } from "../staging-store.js";
 import type { FileRef, ReadPlan } from "./read-plan.js";
 
-const REGION_BLOCKS = 16384; // 16384 blocks of 4 KiB = 64 MiB
-const MAX_BUCKETS_PER_ENTRY = 4;
+const REGION_BLOCKS = 256; // 256 blocks of 4 KiB = 1 MiB
+/** Extents over 16 MiB go to the short list every read checks, not into 17+ buckets. */
+const MAX_BUCKETS_PER_ENTRY = 16;
 
 export interface JournalEntry {
   /** Increasing in append order, and in extent order within a batch: a later extent wins. */
@@ -46,10 +47,31 @@ export class JournalIndex {
     return Array.from({ length: count }, () => ({ buckets: new Map<number, JournalEntry[]>(), wide: [] }));
   }
 
-  add(entry: Omit<JournalEntry, "ord">): void {
-    const full: JournalEntry = { ...entry, ord: this.nextOrd++ };
-    this.entries.push(full);
-    this.insert(full);
+  /** Indexes one durable extent; `offset` and `length` in bytes, `filePos` where its data starts. */
+  addExtent(
+    seq: number,
+    disk: number,
+    offset: number,
+    length: number,
+    zero: boolean,
+    file: FileRef,
+    filePos: number,
+    sums: BigUint64Array,
+  ): void {
+    const start = offset / BLOCK_SIZE;
+    const entry: JournalEntry = {
+      ord: this.nextOrd++,
+      seq,
+      disk,
+      start,
+      end: start + length / BLOCK_SIZE,
+      zero,
+      file,
+      filePos,
+      sums,
+    };
+    this.entries.push(entry);
+    this.insert(entry);
   }
 
   private insert(entry: JournalEntry): void {

@@ -12,6 +12,7 @@ import { BLOCK_SIZE, type DiskSpec } from "../staging-store.js";
 import { fsyncDir, readExactAt, seqName, writeAllAt } from "./fs-util.js";
 import { JournalIndex } from "./journal-index.js";
 import {
+  DESCRIPTOR_SIZE,
   HEADER_SIZE,
   KIND_DATA,
   RECORD_MAGIC,
@@ -223,18 +224,10 @@ export class Journal {
   private indexBatch(batch: EncodedBatch, seq: number, file: FileRef, bodyPos: number): number {
     let pos = bodyPos;
     batch.extents.forEach((extent, i) => {
-      pos += 24;
+      pos += DESCRIPTOR_SIZE;
       const zero = extent.kind === "zero";
-      this.index.add({
-        seq,
-        disk: extent.disk,
-        start: extent.offset / BLOCK_SIZE,
-        end: (extent.offset + extent.length) / BLOCK_SIZE,
-        zero,
-        file,
-        filePos: pos,
-        sums: batch.blockSums[i] ?? new BigUint64Array(0),
-      });
+      const sums = batch.blockSums[i] ?? new BigUint64Array(0);
+      this.index.addExtent(seq, extent.disk, extent.offset, extent.length, zero, file, pos, sums);
       if (!zero) pos += extent.length;
     });
     return pos;
@@ -331,19 +324,12 @@ async function replaySegment(
       }
       if (h.seq > flushedSeq) {
         for (const e of extents) {
-          const data = e.kind === KIND_DATA;
-          index.add({
-            seq: h.seq,
-            disk: e.disk,
-            start: e.offset / BLOCK_SIZE,
-            end: (e.offset + e.length) / BLOCK_SIZE,
-            zero: !data,
-            file: segment.file,
-            filePos: pos + HEADER_SIZE + e.dataOffset,
-            sums: data
-              ? blockChecksums(body.subarray(e.dataOffset, e.dataOffset + e.length))
-              : new BigUint64Array(0),
-          });
+          const zero = e.kind !== KIND_DATA;
+          const sums = zero
+            ? new BigUint64Array(0)
+            : blockChecksums(body.subarray(e.dataOffset, e.dataOffset + e.length));
+          const filePos = pos + HEADER_SIZE + e.dataOffset;
+          index.addExtent(h.seq, e.disk, e.offset, e.length, zero, segment.file, filePos, sums);
         }
       }
       segment.lastSeq = h.seq;

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../../common/errors.js";
+import { CorruptionError, UserError } from "../../common/errors.js";
 import { BLOCK_SIZE, type Timeline } from "../staging-store.js";
 import { LayeredStore } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
@@ -149,6 +149,34 @@ test("LayeredStore.dropTimeline() refuses a parent with live branches and remove
     // The id is free again.
     const again = await store.createTimeline("root", DISKS);
     assert.deepEqual(await block(again, 0), Buffer.alloc(BLOCK_SIZE));
+    await store.close();
+  });
+});
+
+test("LayeredStore.open() keeps a branch whose parent is gone aside and the rest working", async () => {
+  await withTempDir(async (dir) => {
+    let store = await LayeredStore.open(dir);
+    const root = await store.createTimeline("root", DISKS);
+    await put(root, 0, 1);
+    await store.createBranch("child", { timeline: "root", seq: 1 });
+    const other = await store.createTimeline("other", DISKS);
+    await put(other, 3, 3);
+    await store.close();
+    await rm(join(dir, "timelines", "root"), { recursive: true });
+
+    store = await LayeredStore.open(dir);
+    assert.equal(store.has("child"), true);
+    assert.throws(
+      () => store.timeline("child"),
+      (err: unknown) => err instanceof CorruptionError && /parent root is missing/.test(err.message),
+    );
+    assert.deepEqual(
+      store.list().map((i) => i.id),
+      ["child", "other"],
+    );
+    assert.deepEqual(await block(store.timeline("other"), 3), pattern(3, BLOCK_SIZE));
+    await store.dropTimeline("child");
+    assert.equal(store.has("child"), false);
     await store.close();
   });
 });

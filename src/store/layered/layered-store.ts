@@ -95,8 +95,13 @@ export class LayeredStore implements StagingStore {
       await fsyncDir(this.dir);
       return;
     }
-    const parsed = JSON.parse(text) as { format?: unknown; version?: unknown };
-    if (parsed.format !== STORE_FORMAT || parsed.version !== 1) {
+    let parsed: { format?: unknown; version?: unknown } | undefined;
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.format !== STORE_FORMAT || parsed.version !== 1) {
       throw new CorruptionError(`Not a version 1 layered store: ${path} says ${text.trim()}`);
     }
   }

@@ -185,7 +185,8 @@ export class LayeredTimeline implements Timeline {
       signal?.throwIfAborted();
       checkDiskRange(this.info.disks, disk, 0, 0);
       checkSeq(toSeq, 0, this.lastSeq(), "Diff end seq");
-      checkSeq(fromSeq, 0, toSeq, "Diff start seq");
+      checkSeq(fromSeq, 0, this.lastSeq(), "Diff start seq");
+      if (fromSeq > toSeq) throw new UserError(`Diff start seq ${fromSeq} is after its end seq ${toSeq}`);
       const ranges = this.journal.index.changed(disk, fromSeq, toSeq);
       for (const layer of this.layers) for (const r of layer.changed(disk, fromSeq, toSeq)) ranges.push(r);
       ranges.sort((a, b) => a[0] - b[0]);

@@ -20,15 +20,8 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 /** Deterministic bytes for a seed (xorshift32), so a writer and a checker agree without sharing buffers. */
 export function pattern(seed: number, length: number): Buffer {
   const out = Buffer.alloc(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i + 4 <= length; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
+  const next = rng(seed * 2654435761);
+  for (let i = 0; i + 4 <= length; i += 4) out.writeUInt32LE(next() * 0x100000000, i);
   return out;
 }
 
