@@ -31,13 +31,20 @@ export async function loadIdentity(stateDir: string, file = "identity.json"): Pr
     return JSON.parse(await readFile(join(stateDir, file), "utf8")) as AgentIdentity;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new Error(`Cannot read the agent identity in ${stateDir}: remove the state directory to register anew`, {
-      cause: err,
-    });
+    throw new Error(
+      `Cannot read the agent identity in ${stateDir}: remove the state directory to register anew`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
-export async function saveIdentity(stateDir: string, identity: AgentIdentity, file = "identity.json"): Promise<void> {
+export async function saveIdentity(
+  stateDir: string,
+  identity: AgentIdentity,
+  file = "identity.json",
+): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, file);
   await writeFile(`${path}.tmp`, JSON.stringify(identity, null, 2), { mode: 0o600 });

@@ -73,7 +73,10 @@ export class Agent {
       if (!opts.token) throw new Error(`No agent identity in ${opts.stateDir}: pass --token to register`);
       identity = await register(opts, log);
       await saveIdentity(opts.stateDir, identity);
-    } else if (identity.disks.map((d) => d.path).join("\n") !== opts.disks.join("\n") && opts.disks.length > 0) {
+    } else if (
+      identity.disks.map((d) => d.path).join("\n") !== opts.disks.join("\n") &&
+      opts.disks.length > 0
+    ) {
       throw new Error(
         `This agent replicates ${identity.disks.map((d) => d.path).join(", ")}; to protect other disks use another --state-dir`,
       );
@@ -101,6 +104,8 @@ export class Agent {
       spoolDir: join(opts.stateDir, "spool"),
       spoolLimitBytes: opts.spoolLimitBytes ?? 256 * 1024 * 1024,
     });
+    const tracker = this.tracker;
+    this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
     const reporter = this.reportLoop(signal);
     let backoff = 500;
     while (!signal.aborted) {
@@ -109,7 +114,9 @@ export class Agent {
       signal.addEventListener("abort", stopRun, { once: true });
       try {
         const welcome = await this.link.connect(signal);
-        this.log(`Connected to replicator ${identity.replicator.host}:${identity.replicator.port}, timeline ${welcome.timelineId}`);
+        this.log(
+          `Connected to replicator ${identity.replicator.host}:${identity.replicator.port}, timeline ${welcome.timelineId}`,
+        );
         this.reason = undefined;
         this.paused = false;
         backoff = 500;
@@ -119,7 +126,11 @@ export class Agent {
           throw err;
         });
         closed.catch(() => undefined);
-        await this.tracker.prepare({ timelineId: welcome.timelineId, fresh: welcome.fresh }, this.link, run.signal);
+        await this.tracker.prepare(
+          { timelineId: welcome.timelineId, fresh: welcome.fresh },
+          this.link,
+          run.signal,
+        );
         await Promise.race([this.tracker.run(this.link, run.signal), closed]);
       } catch (err) {
         if (signal.aborted) break;
@@ -143,7 +154,8 @@ export class Agent {
     const connected = link?.connected ?? false;
     const totalBytes = p?.totalBytes ?? 0;
     let state: ReplicationState;
-    if (!connected) state = this.paused ? "PAUSED" : this.tracker && link?.timelineId ? "DISCONNECTED" : "INITIATING";
+    if (!connected)
+      state = this.paused ? "PAUSED" : this.tracker && link?.timelineId ? "DISCONNECTED" : "INITIATING";
     else if (!p || p.phase === "idle") state = "INITIATING";
     else if (p.phase === "compare") state = "RESCAN";
     else if (p.phase === "initial") state = "INITIAL_SYNC";
@@ -152,7 +164,9 @@ export class Agent {
     const progressPercent = totalBytes > 0 && p ? Math.min(100, (100 * p.replicatedBytes) / totalBytes) : 0;
     const elapsed = (Date.now() - this.startedSyncAt) / 1000;
     const etaSeconds =
-      state === "INITIAL_SYNC" && progressPercent > 1 ? (elapsed * (100 - progressPercent)) / progressPercent : null;
+      state === "INITIAL_SYNC" && progressPercent > 1
+        ? (elapsed * (100 - progressPercent)) / progressPercent
+        : null;
     const perDisk = totalBytes > 0 && p ? p.replicatedBytes / totalBytes : 0;
     return {
       state,
@@ -210,15 +224,17 @@ async function register(opts: AgentOptions, log: Logger): Promise<AgentIdentity>
     disks: { id: string; path: string; sizeBytes: number }[];
     replicator: { host: string; port: number };
   }>("/api/agent/register", {
-      token: opts.token,
-      name: opts.name ?? hostname(),
-      hostname: hostname(),
-      cpus: cpus().length,
-      memoryMiB: Math.round(totalmem() / 1048576),
-      disks,
+    token: opts.token,
+    name: opts.name ?? hostname(),
+    hostname: hostname(),
+    cpus: cpus().length,
+    memoryMiB: Math.round(totalmem() / 1048576),
+    disks,
     publicKeyPem: keys.publicKeyPem,
   });
-  log(`Registered as machine ${answer.machineId}; replicator ${answer.replicator.host}:${answer.replicator.port}`);
+  log(
+    `Registered as machine ${answer.machineId}; replicator ${answer.replicator.host}:${answer.replicator.port}`,
+  );
   return {
     machineId: answer.machineId,
     consoleUrl: token.consoleUrl,

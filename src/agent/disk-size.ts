@@ -20,6 +20,8 @@ export async function diskSize(path: string): Promise<number> {
     size = sectors * 512;
   } else throw new Error(`Disk ${path} is neither a file nor a block device`);
   if (size <= 0 || size % 4096 !== 0)
-    throw new Error(`Disk ${path} is ${size} bytes: lifeboat replicates disks whose size is a positive multiple of 4096`);
+    throw new Error(
+      `Disk ${path} is ${size} bytes: lifeboat replicates disks whose size is a positive multiple of 4096`,
+    );
   return size;
 }

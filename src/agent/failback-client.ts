@@ -54,7 +54,12 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
     caPem: string;
     replicator: { host: string; port: number };
     branchId: string;
-  }>("/api/failback/register", { token: opts.token, machineId: opts.machineId, publicKeyPem: keys.publicKeyPem, disks });
+  }>("/api/failback/register", {
+    token: opts.token,
+    machineId: opts.machineId,
+    publicKeyPem: keys.publicKeyPem,
+    disks,
+  });
   const tls = { caPem: reg.caPem, certPem: reg.certPem, keyPem: keys.privateKeyPem };
   const consoleApi = new ApiClient({ consoleUrl: token.consoleUrl, caPem: reg.caPem, clientCert: tls });
   const totalBytes = disks.reduce((s, d) => s + d.sizeBytes, 0);
@@ -68,9 +73,9 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
   const report = async (force = false): Promise<void> => {
     if (!force && Date.now() - lastReport < 2000) return;
     lastReport = Date.now();
-    await consoleApi.post("/api/failback/status", { sentBytes: receivedBytes, totalBytes, caughtUp }).catch(
-      (err: unknown) => log(`Failback status report failed: ${errorMessage(err)}`),
-    );
+    await consoleApi
+      .post("/api/failback/status", { sentBytes: receivedBytes, totalBytes, caughtUp })
+      .catch((err: unknown) => log(`Failback status report failed: ${errorMessage(err)}`));
   };
   try {
     let backoff = 500;
@@ -102,7 +107,10 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
           for (let first = 0; first < chunks; first += HASHES_PER_FRAME) {
             const slice = hashes.subarray(first, Math.min(first + HASHES_PER_FRAME, chunks));
             hashBytes += 15 + slice.length * 8;
-            await conn.socket.send({ type: FrameType.HASHES, body: { disk: i, firstChunk: first, hashes: slice } });
+            await conn.socket.send({
+              type: FrameType.HASHES,
+              body: { disk: i, firstChunk: first, hashes: slice },
+            });
           }
         }
         for await (const frame of conn.frames) {
@@ -111,7 +119,10 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
             if (frame.body.consistent) {
               for (const h of handles) await h.datasync();
               caughtUp = true;
-              await conn.socket.send({ type: FrameType.ACK, body: { tag: frame.body.tag, seq: frame.body.tag } });
+              await conn.socket.send({
+                type: FrameType.ACK,
+                body: { tag: frame.body.tag, seq: frame.body.tag },
+              });
               await report();
             } else caughtUp = false;
             opts.onProgress?.({ receivedBytes, caughtUp });
@@ -149,13 +160,16 @@ async function apply(batch: Batch, handles: FileHandle[], disks: { sizeBytes: nu
     const h = handles[e.disk];
     const d = disks[e.disk];
     if (!h || !d || e.offset + e.length > d.sizeBytes)
-      throw new ProtocolError(`BATCH ${batch.tag}: extent beyond the disks (disk ${e.disk}, offset ${e.offset})`);
+      throw new ProtocolError(
+        `BATCH ${batch.tag}: extent beyond the disks (disk ${e.disk}, offset ${e.offset})`,
+      );
     if (e.kind === "data") {
       await h.write(e.data, 0, e.length, e.offset);
       bytes += e.length;
     } else {
       const zeros = Buffer.alloc(Math.min(e.length, READ));
-      for (let at = 0; at < e.length; at += zeros.length) await h.write(zeros, 0, Math.min(zeros.length, e.length - at), e.offset + at);
+      for (let at = 0; at < e.length; at += zeros.length)
+        await h.write(zeros, 0, Math.min(zeros.length, e.length - at), e.offset + at);
     }
   }
   return bytes;

@@ -28,7 +28,12 @@ export class HashMap {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    if (buf && buf.length === HEADER + chunks * 8 && buf.subarray(0, 8).equals(MAGIC) && buf.readUInt32LE(8) === chunks) {
+    if (
+      buf &&
+      buf.length === HEADER + chunks * 8 &&
+      buf.subarray(0, 8).equals(MAGIC) &&
+      buf.readUInt32LE(8) === chunks
+    ) {
       const timelineId = buf.subarray(16, HEADER).toString("utf8").replace(/\0+$/, "");
       const hashes = new BigUint64Array(chunks);
       for (let i = 0; i < chunks; i++) hashes[i] = buf.readBigUInt64LE(HEADER + i * 8);

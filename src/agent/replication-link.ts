@@ -62,6 +62,11 @@ export class ReplicationLink implements ReplicationSink {
   private lastError: Error | null = null;
   /** Bytes put on the wire, all connections together. */
   bytesSent = 0;
+  /**
+   * Called for an acknowledged batch that no live `submit` is waiting for: one restored
+   * from the spool after a restart. The tracker records it as replicated.
+   */
+  onRestoredAck: ((batch: Batch, timelineId: string) => void) | null = null;
   timelineId = "";
 
   constructor(private readonly opts: ReplicationLinkOptions) {}
@@ -91,7 +96,9 @@ export class ReplicationLink implements ReplicationSink {
   }
 
   /** Connects and exchanges HELLO/WELCOME only; the caller drives the frames (failback client). */
-  async connectRaw(signal: AbortSignal): Promise<{ socket: FrameSocket; frames: AsyncGenerator<Frame>; welcome: Welcome }> {
+  async connectRaw(
+    signal: AbortSignal,
+  ): Promise<{ socket: FrameSocket; frames: AsyncGenerator<Frame>; welcome: Welcome }> {
     signal.throwIfAborted();
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = connect({
@@ -166,18 +173,25 @@ export class ReplicationLink implements ReplicationSink {
     this.timelineId = welcome.timelineId;
     const acked = welcome.lastTag ?? 0;
     this.nextTag = Math.max(this.nextTag, acked + 1, this.spool.maxTag() + 1);
-    await this.release(acked);
+    this.release(acked);
     this.queue = this.spool.list();
     this.inflight = [];
     this.inflightBytes = 0;
   }
 
-  private async release(tag: number): Promise<void> {
+  private release(tag: number): void {
     if (!this.spool) return;
-    for (const b of await this.spool.release(tag)) {
-      this.waiters.get(b.tag)?.resolve();
+    for (const b of this.spool.release(tag)) {
+      const waiter = this.waiters.get(b.tag);
+      if (waiter) waiter.resolve();
+      else this.onRestoredAck?.(b, this.spoolTimeline);
       this.waiters.delete(b.tag);
     }
+  }
+
+  /** The tracker's record of every batch up to `tag` is durable: their spool files may go. */
+  async checkpoint(tag: number): Promise<void> {
+    await this.spool?.prune(tag);
   }
 
   private async readLoop(conn: FrameSocket, frames: AsyncGenerator<Frame>): Promise<void> {
@@ -188,7 +202,7 @@ export class ReplicationLink implements ReplicationSink {
           while (this.inflight.length > 0 && this.inflight[0]!.tag <= frame.body.tag) {
             this.inflightBytes -= this.inflight.shift()!.bytes;
           }
-          await this.release(frame.body.tag);
+          this.release(frame.body.tag);
           this.pump();
         } else if (frame.type === FrameType.HASH_DIFF) {
           const w = this.compareWaiters.shift();
@@ -232,7 +246,11 @@ export class ReplicationLink implements ReplicationSink {
     }
   }
 
-  async submit(extents: readonly WireExtent[], consistent: boolean, signal?: AbortSignal): Promise<SubmittedBatch> {
+  async submit(
+    extents: readonly WireExtent[],
+    consistent: boolean,
+    signal?: AbortSignal,
+  ): Promise<SubmittedBatch> {
     if (!this.spool || this.nextTag === 0) throw new Error("Replication link never connected");
     const batch: Batch = { tag: this.nextTag++, consistent, extents };
     await this.spool.add(batch, signal);

@@ -1,9 +1,13 @@
 /**
  * The agent's bounded on-disk spool of batches not yet acknowledged by the replicator. A
- * batch is written here (as its encoded BATCH frame) before it is sent, and removed once
- * acknowledged; after a disconnect or a restart every spooled batch newer than the
- * replicator's last durable tag is sent again, in order. When the spool holds `limitBytes`,
- * `add` waits: the tracker stops reading the disk rather than grow memory or disk use.
+ * batch is written here (as its encoded BATCH frame) before it is sent; after a disconnect
+ * or a restart every spooled batch newer than the replicator's last durable tag is sent
+ * again, in order. An acknowledged batch stops counting against the limit at once, but its
+ * file stays until `prune`: the tracker prunes only after its hash map, which records the
+ * batch as replicated, is durable. So a crash in between loses nothing: on restart the
+ * acknowledged batches are handed back to the tracker instead of being sent again.
+ * When the spool holds `limitBytes` of unacknowledged batches, `add` waits: the tracker
+ * stops reading the disk rather than grow memory or disk use.
  *
  * The scan tracker can always re-read a chunk from the disk, so spool files are not fsync'd
  * per batch; a writer that acknowledges writes to its own caller (the intercept tracker)
@@ -22,6 +26,8 @@ export interface SpoolEntry {
 
 export class Spool {
   private readonly entries = new Map<number, SpoolEntry>();
+  /** Acknowledged, file kept until prune. */
+  private readonly acked = new Set<number>();
   private used = 0;
   private waiters: (() => void)[] = [];
 
@@ -60,6 +66,7 @@ export class Spool {
   maxTag(): number {
     let max = 0;
     for (const t of this.entries.keys()) max = Math.max(max, t);
+    for (const t of this.acked) max = Math.max(max, t);
     return max;
   }
 
@@ -88,13 +95,13 @@ export class Spool {
     this.used += size;
   }
 
-  /** Drops every batch with tag <= `tag`; returns them, oldest first. */
-  async release(tag: number): Promise<Batch[]> {
+  /** Marks every batch with tag <= `tag` acknowledged; returns them, oldest first. Files stay until `prune`. */
+  release(tag: number): Batch[] {
     const done = this.list().filter((b) => b.tag <= tag);
     for (const b of done) {
       this.entries.delete(b.tag);
+      this.acked.add(b.tag);
       this.used -= sizeOf(b);
-      await rm(this.pathOf(b.tag), { force: true });
     }
     const waiters = this.waiters;
     this.waiters = [];
@@ -102,9 +109,18 @@ export class Spool {
     return done;
   }
 
+  /** Deletes the files of acknowledged batches with tag <= `tag` (their effect is durable elsewhere). */
+  async prune(tag: number): Promise<void> {
+    for (const t of [...this.acked].filter((x) => x <= tag)) {
+      this.acked.delete(t);
+      await rm(this.pathOf(t), { force: true });
+    }
+  }
+
   /** Empties the spool (the timeline changed: its batches no longer apply). */
   async clear(): Promise<void> {
-    await this.release(Number.MAX_SAFE_INTEGER);
+    this.release(Number.MAX_SAFE_INTEGER);
+    await this.prune(Number.MAX_SAFE_INTEGER);
   }
 
   private pathOf(tag: number): string {

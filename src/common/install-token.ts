@@ -40,11 +40,16 @@ export function parseInstallToken(token: string): InstallTokenContents {
   try {
     value = JSON.parse(Buffer.from(trimmed.slice(INSTALL_TOKEN_PREFIX.length), "base64url").toString("utf8"));
   } catch (err) {
-    throw new UserError("Invalid install token: it is truncated or mangled; copy it again", 400, { cause: err });
+    throw new UserError("Invalid install token: it is truncated or mangled; copy it again", 400, {
+      cause: err,
+    });
   }
   const { c, f, s } = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
   if (typeof c !== "string" || typeof f !== "string" || typeof s !== "string" || !/^[0-9a-f]{64}$/.test(f)) {
-    throw new UserError("Invalid install token: it is missing the console URL, CA fingerprint or secret", 400);
+    throw new UserError(
+      "Invalid install token: it is missing the console URL, CA fingerprint or secret",
+      400,
+    );
   }
   return { consoleUrl: c, caFingerprint: f, secret: s };
 }

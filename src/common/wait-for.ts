@@ -19,5 +19,7 @@ export async function waitFor<T>(
     }
     await sleep(everyMs);
   }
-  throw new Error(`Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, { cause: lastError });
+  throw new Error(`Timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, {
+    cause: lastError,
+  });
 }

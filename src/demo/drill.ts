@@ -18,7 +18,14 @@ import { ProgressBar } from "../cli/output/progress-bar.js";
 import { renderTable } from "../cli/output/table.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import type { ClientConfig } from "../cli/client/client-config.js";
-import { fsckClean, generateFiles, makeExt4, readFromImage, sha256File, writeIntoImage } from "./source-disks.js";
+import {
+  fsckClean,
+  generateFiles,
+  makeExt4,
+  readFromImage,
+  sha256File,
+  writeIntoImage,
+} from "./source-disks.js";
 import { waitFor } from "../common/wait-for.js";
 import { startLifeboat, stop, tail, type Proc } from "./processes.js";
 
@@ -89,7 +96,11 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     step(1, "Standby site: console and replicator (lifeboat up), project, install token");
     const site = join(dir, "site");
     cmd(`up --data ${site}`);
-    const up = startLifeboat("up", ["up", "--data", site, "--api-port", "0", "--replication-port", "0"], join(dir, "up.log"));
+    const up = startLifeboat(
+      "up",
+      ["up", "--data", site, "--api-port", "0", "--replication-port", "0"],
+      join(dir, "up.log"),
+    );
     procs.push(up);
     const configPath = join(site, "client.json");
     const config = await waitFor(
@@ -106,7 +117,9 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     cmd(`project create ${PROJECT} --type dr`);
     await api.post("/api/projects", { name: PROJECT, type: "dr" });
     cmd(`token create --project ${PROJECT} --ttl 2h`);
-    const { token } = await api.post<{ token: string }>(`/api/projects/${PROJECT}/tokens`, { ttlSeconds: 7200 });
+    const { token } = await api.post<{ token: string }>(`/api/projects/${PROJECT}/tokens`, {
+      ttlSeconds: 7200,
+    });
     out(`  install token ${token.slice(0, 12)}... (carries the console URL and the CA fingerprint)`);
 
     // 2. Source machines.
@@ -145,7 +158,16 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
       cmd(`agent --token ${token.slice(0, 12)}... --disk ${s.disks.join(" --disk ")} --name ${s.name}`);
       s.agent = startLifeboat(
         `agent-${s.name}`,
-        ["agent", "--token", token, "--name", s.name, "--state-dir", s.stateDir, ...s.disks.flatMap((d) => ["--disk", d])],
+        [
+          "agent",
+          "--token",
+          token,
+          "--name",
+          s.name,
+          "--state-dir",
+          s.stateDir,
+          ...s.disks.flatMap((d) => ["--disk", d]),
+        ],
         join(dir, `agent-${s.name}.log`),
       );
       procs.push(s.agent);
@@ -153,8 +175,13 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     for (const s of sources) startAgent(s);
 
     const machines = async (): Promise<Machine[]> => api.get<Machine[]>(`/api/machines?project=${PROJECT}`);
-    const byName = async (): Promise<Map<string, Machine>> => new Map((await machines()).map((m) => [m.name, m]));
-    await waitFor("both agents to register", async () => (await machines()).length === MACHINES.length, 60_000);
+    const byName = async (): Promise<Map<string, Machine>> =>
+      new Map((await machines()).map((m) => [m.name, m]));
+    await waitFor(
+      "both agents to register",
+      async () => (await machines()).length === MACHINES.length,
+      60_000,
+    );
     for (const [name, m] of await byName()) {
       const s = sources.find((x) => x.name === name)!;
       s.id = m.id;
@@ -164,7 +191,8 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     // 3. Initial sync, then CDP.
     step(3, "Initial sync, then continuous data protection");
     await waitContinuous(api, sources, 600_000);
-    for (const [name, m] of await byName()) sources.find((x) => x.name === name)!.figures.initialSyncBytes = m.replication.bytesSent;
+    for (const [name, m] of await byName())
+      sources.find((x) => x.name === name)!.figures.initialSyncBytes = m.replication.bytesSent;
     cmd(`machines --project ${PROJECT}`);
     out(indent(machineTable(await machines())));
 
@@ -177,7 +205,14 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     for (const s of sources) {
       cmd(`pits ${s.name}`);
       const pits = await api.get<{ seq: number; time: string }[]>(`/api/machines/${s.id}/pits`);
-      out(indent(renderTable(["seq", "time"], pits.slice(-4).map((p) => [String(p.seq), p.time]))));
+      out(
+        indent(
+          renderTable(
+            ["seq", "time"],
+            pits.slice(-4).map((p) => [String(p.seq), p.time]),
+          ),
+        ),
+      );
       check(`${s.name}: PITs listed`, pits.length > 0, `${pits.length} PITs`);
     }
 
@@ -185,19 +220,38 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     step(4, "Test launch from the latest PIT, verified, then cleaned up");
     const launched = join(dir, "launched");
     cmd(`launch ${MACHINES.join(" ")} --mode test --pit latest --provider export --out ${launched} --wait`);
-    const testJob = await launchAndWait(api, sources.map((s) => s.id), "test", "latest", launched, out);
+    const testJob = await launchAndWait(
+      api,
+      sources.map((s) => s.id),
+      "test",
+      "latest",
+      launched,
+      out,
+    );
     for (const s of sources) {
       const r = testJob.machines.find((x) => x.machineId === s.id);
       s.figures.rtoTestSeconds = r?.rtoSeconds ?? null;
       await verifyLaunched(s, r?.disks ?? [], hashesA.get(s.name)!, changed1.files.get(s.name)!, check);
     }
-    for (const m of await machines()) check(`${m.name}: lifecycle after the test`, m.lifecycle === "TESTED_RECENTLY", m.lifecycle);
+    for (const m of await machines())
+      check(`${m.name}: lifecycle after the test`, m.lifecycle === "TESTED_RECENTLY", m.lifecycle);
     cmd(`cleanup --project ${PROJECT}`);
     await jobAndWait(api, `/api/projects/${PROJECT}/cleanup`, out);
     for (const s of sources) {
       const disks = testJob.machines.find((x) => x.machineId === s.id)?.disks ?? [];
-      const gone = await Promise.all(disks.map((d) => stat(d).then(() => false, () => true)));
-      check(`${s.name}: test machine cleaned up`, disks.length > 0 && gone.every(Boolean), `${disks.length} disks removed`);
+      const gone = await Promise.all(
+        disks.map((d) =>
+          stat(d).then(
+            () => false,
+            () => true,
+          ),
+        ),
+      );
+      check(
+        `${s.name}: test machine cleaned up`,
+        disks.length > 0 && gone.every(Boolean),
+        `${disks.length} disks removed`,
+      );
     }
 
     // 5. Recovery (failover) from a PIT chosen by time.
@@ -212,7 +266,14 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     }
     const pitTime = timeA.toISOString();
     cmd(`launch ${MACHINES.join(" ")} --mode recovery --pit ${pitTime} --out ${launched} --wait`);
-    const recJob = await launchAndWait(api, sources.map((s) => s.id), "recovery", pitTime, launched, out);
+    const recJob = await launchAndWait(
+      api,
+      sources.map((s) => s.id),
+      "recovery",
+      pitTime,
+      launched,
+      out,
+    );
     const recovered = new Map<string, string[]>();
     for (const s of sources) {
       const r = recJob.machines.find((x) => x.machineId === s.id);
@@ -221,10 +282,19 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
       await verifyLaunched(s, r?.disks ?? [], hashesA.get(s.name)!, changed1.files.get(s.name)!, check);
       const ds = r?.disks ?? [];
       let hasChange2 = false;
-      if (ds[1]) hasChange2 = await readFromImage(ds[1], "changed-2.bin").then((b) => b.length > 0, () => false);
-      check(`${s.name}: recovered at the chosen time, not later`, !hasChange2, `PIT ${r?.pitTime ?? "?"} <= ${pitTime}`);
+      if (ds[1])
+        hasChange2 = await readFromImage(ds[1], "changed-2.bin").then(
+          (b) => b.length > 0,
+          () => false,
+        );
+      check(
+        `${s.name}: recovered at the chosen time, not later`,
+        !hasChange2,
+        `PIT ${r?.pitTime ?? "?"} <= ${pitTime}`,
+      );
     }
-    for (const m of await machines()) check(`${m.name}: lifecycle after recovery`, m.lifecycle === "FAILED_OVER", m.lifecycle);
+    for (const m of await machines())
+      check(`${m.name}: lifecycle after recovery`, m.lifecycle === "FAILED_OVER", m.lifecycle);
     out("  The primary site is lost: the agents stop (kill -9).");
     for (const s of sources) if (s.agent) await stop(s.agent, "SIGKILL");
     out("  Writing files on the recovered machines...");
@@ -243,10 +313,20 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     await jobAndWait(api, `/api/projects/${PROJECT}/failback/prepare`, out);
     const clients = new Map<string, Proc>();
     for (const s of sources) {
-      cmd(`failback-client --token ${token.slice(0, 12)}... --machine ${s.id} --disk ${s.disks.join(" --disk ")}`);
+      cmd(
+        `failback-client --token ${token.slice(0, 12)}... --machine ${s.id} --disk ${s.disks.join(" --disk ")}`,
+      );
       const p = startLifeboat(
         `failback-${s.name}`,
-        ["failback-client", "--token", token, "--machine", s.id, ...s.disks.flatMap((d) => ["--disk", d]), "--json"],
+        [
+          "failback-client",
+          "--token",
+          token,
+          "--machine",
+          s.id,
+          ...s.disks.flatMap((d) => ["--disk", d]),
+          "--json",
+        ],
         join(dir, `failback-${s.name}.log`),
       );
       procs.push(p);
@@ -261,9 +341,21 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
       600_000,
       500,
     );
-    for (const m of await machines()) check(`${m.name}: failback replication caught up`, m.lifecycle === "READY_FOR_FAILBACK_LAUNCH", m.lifecycle);
+    for (const m of await machines())
+      check(
+        `${m.name}: failback replication caught up`,
+        m.lifecycle === "READY_FOR_FAILBACK_LAUNCH",
+        m.lifecycle,
+      );
     cmd(`launch ${MACHINES.join(" ")} --mode recovery --wait   # launch back on the source`);
-    const backJob = await launchAndWait(api, sources.map((s) => s.id), "recovery", "latest", launched, out);
+    const backJob = await launchAndWait(
+      api,
+      sources.map((s) => s.id),
+      "recovery",
+      "latest",
+      launched,
+      out,
+    );
     for (const s of sources) {
       const p = clients.get(s.name)!;
       const code = await Promise.race([p.exited, sleep(60_000).then(() => "timeout" as const)]);
@@ -275,7 +367,9 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
         .at(-1);
       s.figures.failbackBytes = summary?.receivedBytes ?? 0;
       s.figures.rtoFailbackSeconds = backJob.machines.find((x) => x.machineId === s.id)?.rtoSeconds ?? null;
-      out(`  ${s.name}: ${formatBytes(s.figures.failbackBytes)} of changed blocks received for ${formatBytes(s.figures.diskBytes)} of disks`);
+      out(
+        `  ${s.name}: ${formatBytes(s.figures.failbackBytes)} of changed blocks received for ${formatBytes(s.figures.diskBytes)} of disks`,
+      );
       check(
         `${s.name}: failback sent only changed blocks`,
         s.figures.failbackBytes > 0 && s.figures.failbackBytes < s.figures.diskBytes / 4,
@@ -286,10 +380,17 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
         const [a, b] = [await sha256File(d), await sha256File(rec[i]!)];
         check(`${s.name}: source disk ${i} equals the recovered one`, a === b, a.slice(0, 16));
       }
-      const got = await readFromImage(s.disks[1]!, "written-during-disaster.bin").catch(() => Buffer.alloc(0));
-      check(`${s.name}: data written during the disaster is on the source`, got.equals(disasterFiles.get(s.name)!), formatBytes(got.length));
+      const got = await readFromImage(s.disks[1]!, "written-during-disaster.bin").catch(() =>
+        Buffer.alloc(0),
+      );
+      check(
+        `${s.name}: data written during the disaster is on the source`,
+        got.equals(disasterFiles.get(s.name)!),
+        formatBytes(got.length),
+      );
     }
-    for (const m of await machines()) check(`${m.name}: lifecycle after failback`, m.lifecycle === "FAILED_BACK", m.lifecycle);
+    for (const m of await machines())
+      check(`${m.name}: lifecycle after failback`, m.lifecycle === "FAILED_BACK", m.lifecycle);
 
     // 7. Return to normal.
     step(7, "Return to normal operation: forward replication resumes without a full resync");
@@ -298,21 +399,32 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     for (const s of sources) startAgent(s);
     await waitFor(
       "the agents to replicate forward again",
-      async () => (await machines()).every((m) => m.replication.state === "CONTINUOUS" && m.lifecycle === "NORMAL"),
+      async () =>
+        (await machines()).every((m) => m.replication.state === "CONTINUOUS" && m.lifecycle === "NORMAL"),
       300_000,
       500,
     );
     for (const [name, m] of await byName()) {
       const s = sources.find((x) => x.name === name)!;
       s.figures.returnToNormalBytes = m.replication.bytesSent;
-      out(`  ${name}: ${formatBytes(m.replication.bytesSent)} sent to resume (hash lists and differences) for ${formatBytes(s.figures.diskBytes)} of disks`);
-      check(`${name}: resumed without a full resync`, m.replication.bytesSent < s.figures.diskBytes / 20, formatBytes(m.replication.bytesSent));
+      out(
+        `  ${name}: ${formatBytes(m.replication.bytesSent)} sent to resume (hash lists and differences) for ${formatBytes(s.figures.diskBytes)} of disks`,
+      );
+      check(
+        `${name}: resumed without a full resync`,
+        m.replication.bytesSent < s.figures.diskBytes / 20,
+        formatBytes(m.replication.bytesSent),
+      );
     }
     const changed3 = await changeSources(dir, sources, "changed-3.bin", 1);
     const rpo3 = await waitDurable(api, sources, changed3.at, 120_000);
     for (const s of sources) {
       s.figures.rpoSeconds = Math.max(s.figures.rpoSeconds, rpo3.get(s.id) ?? 0);
-      check(`${s.name}: new writes replicate after return to normal`, rpo3.has(s.id), `lag ${(rpo3.get(s.id) ?? 0).toFixed(1)} s`);
+      check(
+        `${s.name}: new writes replicate after return to normal`,
+        rpo3.has(s.id),
+        `lag ${(rpo3.get(s.id) ?? 0).toFixed(1)} s`,
+      );
     }
   } catch (err) {
     check("drill ran to the end", false, errorMessage(err));
@@ -395,7 +507,11 @@ async function waitContinuous(api: ApiClient, sources: Source[], timeoutMs: numb
         const ms = (await api.get<Machine[]>(`/api/machines?project=${PROJECT}`)).filter((m) =>
           sources.some((s) => s.id === m.id),
         );
-        const pct = ms.reduce((s, m) => s + (m.replication.state === "CONTINUOUS" ? 100 : m.replication.progressPercent), 0) / sources.length;
+        const pct =
+          ms.reduce(
+            (s, m) => s + (m.replication.state === "CONTINUOUS" ? 100 : m.replication.progressPercent),
+            0,
+          ) / sources.length;
         const eta = Math.max(0, ...ms.map((m) => m.replication.etaSeconds ?? 0));
         bar.update(pct, eta > 0 ? eta : null, ms.map((m) => `${m.name} ${m.replication.state}`).join(", "));
         return ms.length === sources.length && ms.every((m) => m.replication.state === "CONTINUOUS");
@@ -432,7 +548,12 @@ async function changeSources(
  * Waits until every machine's standby copy is newer than `since` and a PIT holds it;
  * returns the largest lag seen per machine meanwhile (the measured RPO).
  */
-async function waitDurable(api: ApiClient, sources: Source[], since: number, timeoutMs: number): Promise<Map<string, number>> {
+async function waitDurable(
+  api: ApiClient,
+  sources: Source[],
+  since: number,
+  timeoutMs: number,
+): Promise<Map<string, number>> {
   const maxLag = new Map<string, number>();
   await waitFor(
     "the changes to be durable at the standby",
@@ -488,7 +609,8 @@ async function waitJob(api: ApiClient, id: string, out: (l: string) => void): Pr
     250,
   );
   for (const l of job.log) out(`    ${l.message}`);
-  if (job.status !== "COMPLETED") throw new Error(`Job ${id} (${job.kind}) failed: ${job.error ?? "no error given"}`);
+  if (job.status !== "COMPLETED")
+    throw new Error(`Job ${id} (${job.kind}) failed: ${job.error ?? "no error given"}`);
   return job;
 }
 
@@ -505,15 +627,31 @@ async function verifyLaunched(
   changedFile: Buffer,
   check: (name: string, ok: boolean, detail: string) => void,
 ): Promise<void> {
-  check(`${s.name}: launched with ${s.disks.length} disks`, disks.length === s.disks.length, disks.join(", "));
+  check(
+    `${s.name}: launched with ${s.disks.length} disks`,
+    disks.length === s.disks.length,
+    disks.join(", "),
+  );
   for (const [i, d] of disks.entries()) {
     const h = await sha256File(d);
-    check(`${s.name}: launched disk ${i} is bit-for-bit the source at the PIT`, h === expected[i], h.slice(0, 16));
+    check(
+      `${s.name}: launched disk ${i} is bit-for-bit the source at the PIT`,
+      h === expected[i],
+      h.slice(0, 16),
+    );
     const fsck = await fsckClean(d);
-    check(`${s.name}: launched disk ${i} filesystem clean (e2fsck -fn)`, fsck.clean, fsck.clean ? "clean" : fsck.output.slice(-200));
+    check(
+      `${s.name}: launched disk ${i} filesystem clean (e2fsck -fn)`,
+      fsck.clean,
+      fsck.clean ? "clean" : fsck.output.slice(-200),
+    );
   }
   if (disks[1]) {
     const got = await readFromImage(disks[1], "changed-1.bin").catch(() => Buffer.alloc(0));
-    check(`${s.name}: launched data disk holds the file changed while replicating`, got.equals(changedFile), formatBytes(got.length));
+    check(
+      `${s.name}: launched data disk holds the file changed while replicating`,
+      got.equals(changedFile),
+      formatBytes(got.length),
+    );
   }
 }

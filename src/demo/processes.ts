@@ -17,7 +17,12 @@ export interface Proc {
   readonly exited: Promise<number | null>;
 }
 
-export function startLifeboat(name: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc {
+export function startLifeboat(
+  name: string,
+  args: readonly string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): Proc {
   const fd = openSync(logFile, "a");
   const child = spawn(process.execPath, [LIFEBOAT_BIN, ...args], {
     stdio: ["ignore", fd, fd],

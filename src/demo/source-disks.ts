@@ -12,7 +12,8 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-const WORDS = "replica standby failover snapshot journal block sector lag throughput recovery cutover drill".split(" ");
+const WORDS =
+  "replica standby failover snapshot journal block sector lag throughput recovery cutover drill".split(" ");
 
 function text(bytes: number, seed: number): string {
   const out: string[] = [];
@@ -27,7 +28,12 @@ function text(bytes: number, seed: number): string {
 }
 
 /** Writes `count` files (text and random) into `dir`; returns their names. */
-export async function generateFiles(dir: string, count: number, bytesEach: number, seed: number): Promise<string[]> {
+export async function generateFiles(
+  dir: string,
+  count: number,
+  bytesEach: number,
+  seed: number,
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const names: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -38,7 +44,12 @@ export async function generateFiles(dir: string, count: number, bytesEach: numbe
   return names;
 }
 
-export async function makeExt4(image: string, sizeMiB: number, fromDir: string, label: string): Promise<void> {
+export async function makeExt4(
+  image: string,
+  sizeMiB: number,
+  fromDir: string,
+  label: string,
+): Promise<void> {
   await run("mke2fs", ["-q", "-F", "-t", "ext4", "-L", label, "-d", fromDir, image, `${sizeMiB}M`]);
 }
 
@@ -78,6 +89,7 @@ export async function fsckClean(image: string): Promise<{ clean: boolean; output
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }))
+    h.update(chunk as Buffer);
   return h.digest("hex");
 }

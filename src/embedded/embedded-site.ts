@@ -59,7 +59,9 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite
     ? { consoleUrl: running.url, caPem: running.ca.certPem, apiKey: running.adminApiKey }
     : { ...loadClientConfig(configPath), consoleUrl: running.url };
   writeClientConfig(configPath, config);
-  log(`Console ${running.url}, replicator ${replicator.endpoint.host}:${replicator.endpoint.port}, data ${opts.dataDir}`);
+  log(
+    `Console ${running.url}, replicator ${replicator.endpoint.host}:${replicator.endpoint.port}, data ${opts.dataDir}`,
+  );
   return {
     console: running,
     replicator,

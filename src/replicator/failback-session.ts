@@ -45,7 +45,14 @@ export class FailbackSession {
     const s0 = branch.lastSeq();
     await conn.send({
       type: FrameType.WELCOME,
-      body: { version: PROTOCOL_VERSION, timelineId: branch.info.id, lastTag: null, lastSeq: s0, fresh: false, windowBytes: 0 },
+      body: {
+        version: PROTOCOL_VERSION,
+        timelineId: branch.info.id,
+        lastTag: null,
+        lastSeq: s0,
+        fresh: false,
+        windowBytes: 0,
+      },
     });
     const remaining = branch.info.disks.map((d) => chunkCount(d.sizeBytes));
     const reading = this.readLoop(remaining, s0, signal);
@@ -129,7 +136,13 @@ export class FailbackSession {
     return { compared, finished, done };
   }
 
-  private async sendDiffering(disk: number, firstChunk: number, theirs: BigUint64Array, seq: number, signal: AbortSignal): Promise<void> {
+  private async sendDiffering(
+    disk: number,
+    firstChunk: number,
+    theirs: BigUint64Array,
+    seq: number,
+    signal: AbortSignal,
+  ): Promise<void> {
     const size = this.branch.info.disks[disk]!.sizeBytes;
     let extents: WireExtent[] = [];
     let bytes = 0;
@@ -145,7 +158,13 @@ export class FailbackSession {
         if (ours === ZERO_CHUNK_HASH && isZero(piece)) {
           extents.push({ disk, offset: start + at, length: piece.length, kind: "zero" });
         } else {
-          extents.push({ disk, offset: start + at, length: piece.length, kind: "data", data: Buffer.from(piece) });
+          extents.push({
+            disk,
+            offset: start + at,
+            length: piece.length,
+            kind: "data",
+            data: Buffer.from(piece),
+          });
           bytes += piece.length;
         }
         if (bytes >= BATCH_BYTES || extents.length >= 1024) {
@@ -170,7 +189,11 @@ export class FailbackSession {
         for (let at = r.offset; at < r.offset + r.length; at += BATCH_BYTES) {
           const length = Math.min(BATCH_BYTES, r.offset + r.length - at);
           const data = await this.branch.read(disk, at, length, to, signal);
-          extents.push(isZero(data) ? { disk, offset: at, length, kind: "zero" } : { disk, offset: at, length, kind: "data", data });
+          extents.push(
+            isZero(data)
+              ? { disk, offset: at, length, kind: "zero" }
+              : { disk, offset: at, length, kind: "data", data },
+          );
           bytes += length;
           if (bytes >= BATCH_BYTES || extents.length >= 1024) {
             await this.sendBatch(extents, to, false);

@@ -26,12 +26,15 @@ export class PitCutter {
       return;
     }
     this.pending = seq;
-    this.timer ??= setTimeout(() => {
-      this.timer = null;
-      const s = this.pending;
-      this.pending = null;
-      if (s !== null) this.cut(s);
-    }, Math.max(0, wait));
+    this.timer ??= setTimeout(
+      () => {
+        this.timer = null;
+        const s = this.pending;
+        this.pending = null;
+        if (s !== null) this.cut(s);
+      },
+      Math.max(0, wait),
+    );
   }
 
   private cut(seq: number): void {

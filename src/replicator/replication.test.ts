@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Agent } from "../agent/agent.js";
+import { formatInstallToken, parseInstallToken } from "../common/install-token.js";
 import type { Machine } from "../common/model.js";
 import { waitFor } from "../common/wait-for.js";
 import {
@@ -42,7 +43,8 @@ async function pitMatching(
       const pits = await fx.site.replicator.pits(m!.timelineId);
       const last = pits.at(-1);
       if (!last) return undefined;
-      for (const [i, h] of expected.entries()) if ((await sha256OfPit(fx.site, m!.timelineId, i, last.seq)) !== h) return undefined;
+      for (const [i, h] of expected.entries())
+        if ((await sha256OfPit(fx.site, m!.timelineId, i, last.seq)) !== h) return undefined;
       return last.seq;
     },
     60_000,
@@ -59,7 +61,15 @@ test("Agent replicates two disks over mutual TLS: initial sync, PITs bit-exact, 
     await makeImage(disks[1]!, 32, 2);
     const stateDir = join(fx.dir, "agent");
     const startAgent = async (): Promise<Agent> => {
-      const a = await Agent.start({ token, disks, name: "src-1", stateDir, scanIntervalMs: 300, statusIntervalMs: 300, log: quiet });
+      const a = await Agent.start({
+        token,
+        disks,
+        name: "src-1",
+        stateDir,
+        scanIntervalMs: 300,
+        statusIntervalMs: 300,
+        log: quiet,
+      });
       agents.push(a);
       void a.run();
       return a;
@@ -87,7 +97,10 @@ test("Agent replicates two disks over mutual TLS: initial sync, PITs bit-exact, 
     m = await continuous(fx.api, "src-1");
     const resentBytes = again.status().bytesSent;
     assert.ok(resentBytes < 2 * MiB, `restart re-sent ${resentBytes} bytes`);
-    assert.ok(m.replication.lagSeconds !== null && m.replication.lagSeconds < 10, `lag ${m.replication.lagSeconds}`);
+    assert.ok(
+      m.replication.lagSeconds !== null && m.replication.lagSeconds < 10,
+      `lag ${m.replication.lagSeconds}`,
+    );
   } finally {
     for (const a of agents) await a.stop();
     await fx.close();
@@ -95,26 +108,28 @@ test("Agent replicates two disks over mutual TLS: initial sync, PITs bit-exact, 
   }
 });
 
-test("Agent.start() refuses a wrong, revoked or expired token and registers nothing", async () => {
+// Expired tokens are refused by the same route (api/agent-routes.test.ts drives the clock).
+test("Agent.start() refuses a forged or revoked token with a clear message and registers nothing", async () => {
   const fx = await startSite();
   try {
     const token = await createProjectToken(fx.api);
     const disk = join(fx.dir, "a.img");
     await makeImage(disk, 4, 1);
-    const tampered = token.slice(0, -4) + (token.endsWith("AAAA") ? "BBBB" : "AAAA");
+    const parsed = parseInstallToken(token);
+    const forged = formatInstallToken({ ...parsed, secret: "not-the-secret" });
     await assert.rejects(
-      Agent.start({ token: tampered, disks: [disk], stateDir: join(fx.dir, "s1"), log: quiet }),
-      /token/i,
+      Agent.start({ token: forged, disks: [disk], stateDir: join(fx.dir, "s1"), log: quiet }),
+      /Install token refused: this console does not know it/,
     );
-    const { id, token: revoked } = await fx.api.post<{ id: string; token: string }>("/api/projects/p1/tokens", {});
+    const { id, token: revoked } = await fx.api.post<{ id: string; token: string }>(
+      "/api/projects/p1/tokens",
+      {},
+    );
     await fx.api.request("DELETE", `/api/tokens/${id}`);
     await assert.rejects(
       Agent.start({ token: revoked, disks: [disk], stateDir: join(fx.dir, "s2"), log: quiet }),
       /revoked/,
     );
-    const { token: short } = await fx.api.post<{ token: string }>("/api/projects/p1/tokens", { ttlSeconds: 1 });
-    await new Promise((r) => setTimeout(r, 1500));
-    await assert.rejects(Agent.start({ token: short, disks: [disk], stateDir: join(fx.dir, "s3"), log: quiet }), /expired/);
     assert.deepEqual(await fx.api.get<Machine[]>("/api/machines"), []);
   } finally {
     await fx.close();

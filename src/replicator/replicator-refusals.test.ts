@@ -8,7 +8,14 @@ import { encodeFrame } from "../wire/codec.js";
 import { FrameReader } from "../wire/frame-reader.js";
 import { FrameType, type Frame } from "../wire/frames.js";
 import { TLS_POLICY } from "../wire/tls-policy.js";
-import { createProjectToken, makeImage, removeDir, startSite, type SiteFixture } from "../testing/site-fixture.js";
+import { waitFor } from "../common/wait-for.js";
+import {
+  createProjectToken,
+  makeImage,
+  removeDir,
+  startSite,
+  type SiteFixture,
+} from "../testing/site-fixture.js";
 
 const quiet = (): void => undefined;
 
@@ -19,7 +26,10 @@ async function register(fx: SiteFixture, token: string, name: string): Promise<A
   return agent.identity;
 }
 
-function dial(fx: SiteFixture, tls: { certPem?: string; keyPem?: string; caPem: string }): Promise<TLSSocket> {
+function dial(
+  fx: SiteFixture,
+  tls: { certPem?: string; keyPem?: string; caPem: string },
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const s = connect({
       host: "127.0.0.1",
@@ -40,7 +50,7 @@ function exchange(s: TLSSocket, bytes: Buffer[]): Promise<{ frames: Frame[]; err
     const reader = new FrameReader();
     const frames: Frame[] = [];
     s.on("data", (d: Buffer) => frames.push(...reader.push(d)));
-    s.on("error", (error) => resolve({ frames, error }));
+    s.on("error", (error: Error) => resolve({ frames, error }));
     s.on("close", () => resolve({ frames }));
     for (const b of bytes) s.write(b);
   });
@@ -50,7 +60,13 @@ function hello(identity: AgentIdentity, machineId = identity.machineId): Buffer 
   return Buffer.concat(
     encodeFrame({
       type: FrameType.HELLO,
-      body: { version: 1, role: "source", machineId, disks: identity.disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })), chunkSize: 65536 },
+      body: {
+        version: 1,
+        role: "source",
+        machineId,
+        disks: identity.disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })),
+        chunkSize: 65536,
+      },
     }),
   );
 }
@@ -85,11 +101,18 @@ test("Replicator refuses clients without a certificate from its CA, and certific
     assert.ok(!noCert.frames.some((f) => f.type === FrameType.WELCOME));
 
     // A certificate from another CA: refused at the handshake.
-    const foreignResult = await dial(fx, { caPem: a.caPem, certPem: foreign.certPem, keyPem: foreign.keyPem }).then(
+    const foreignResult = await dial(fx, {
+      caPem: a.caPem,
+      certPem: foreign.certPem,
+      keyPem: foreign.keyPem,
+    }).then(
       (s) => exchange(s, [hello(foreign)]),
       (error: Error) => ({ frames: [] as Frame[], error }),
     );
-    assert.ok(!foreignResult.frames.some((f) => f.type === FrameType.WELCOME), "a foreign certificate was welcomed");
+    assert.ok(
+      !foreignResult.frames.some((f) => f.type === FrameType.WELCOME),
+      "a foreign certificate was welcomed",
+    );
 
     // Machine b's certificate (another project) speaking for machine a: refused.
     const s = await dial(fx, b);
@@ -113,7 +136,11 @@ test("Replicator closes a connection on a malformed, truncated or out-of-range f
     const good = Buffer.concat(
       encodeFrame({
         type: FrameType.BATCH,
-        body: { tag: 1, consistent: true, extents: [{ disk: 0, offset: 0, length: 4096, kind: "data", data: Buffer.alloc(4096, 7) }] },
+        body: {
+          tag: 1,
+          consistent: true,
+          extents: [{ disk: 0, offset: 0, length: 4096, kind: "data", data: Buffer.alloc(4096, 7) }],
+        },
       }),
     );
     // One valid batch first, so there is something that must stay as it is.
@@ -132,16 +159,30 @@ test("Replicator closes a connection on a malformed, truncated or out-of-range f
       s0.write(good);
     });
     assert.ok(ok.some((f) => f.type === FrameType.ACK));
+    // The PIT of a consistent batch is cut just after its ACK.
+    await waitFor(
+      "the PIT of the good batch",
+      () => Promise.resolve(fx.site.replicator.openTimeline(timeline).pits().length === 1),
+      5000,
+    );
     const before = storeState(fx, timeline);
 
-    const garbage = Buffer.from([0, 0, 0, 9, 3, 1, 2, 3, 4, 5, 6, 7, 8]); // a BATCH too short to parse
+    const garbage = Buffer.from([0, 0, 0, 9, 3, 0, 0, 0, 0, 0, 0, 0, 1]); // a BATCH with a tag and nothing after it
     const r1 = await exchange(await dial(fx, a), [hello(a), garbage]);
-    assert.match(errorOf(r1.frames), /^PROTOCOL: Truncated BATCH frame/);
+    assert.match(
+      errorOf(r1.frames),
+      /^PROTOCOL: Truncated BATCH frame/,
+      JSON.stringify({ types: r1.frames.map((f) => f.type), error: r1.error?.message }),
+    );
 
     const tag2 = Buffer.concat(
       encodeFrame({
         type: FrameType.BATCH,
-        body: { tag: 2, consistent: true, extents: [{ disk: 0, offset: 4096, length: 4096, kind: "data", data: Buffer.alloc(4096, 9) }] },
+        body: {
+          tag: 2,
+          consistent: true,
+          extents: [{ disk: 0, offset: 4096, length: 4096, kind: "data", data: Buffer.alloc(4096, 9) }],
+        },
       }),
     );
     const s2 = await dial(fx, a);
@@ -153,7 +194,11 @@ test("Replicator closes a connection on a malformed, truncated or out-of-range f
     const beyond = Buffer.concat(
       encodeFrame({
         type: FrameType.BATCH,
-        body: { tag: 3, consistent: true, extents: [{ disk: 0, offset: 4 * 1024 * 1024, length: 4096, kind: "zero" }] },
+        body: {
+          tag: 3,
+          consistent: true,
+          extents: [{ disk: 0, offset: 4 * 1024 * 1024, length: 4096, kind: "zero" }],
+        },
       }),
     );
     const r3 = await exchange(await dial(fx, a), [hello(a), beyond]);

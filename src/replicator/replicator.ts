@@ -174,9 +174,14 @@ export class Replicator implements ReplicatorControl {
     a: Assignment,
   ): { code: "AUTH" | "STATE" | "PROTOCOL"; message: string } | null {
     if (hello.machineId !== machineId || hello.role !== role)
-      return { code: "AUTH", message: `Certificate is for ${machineId} (${role}), HELLO says ${hello.machineId} (${hello.role})` };
-    if (hello.version !== 1) return { code: "PROTOCOL", message: `Unsupported protocol version ${hello.version}` };
-    if (hello.chunkSize !== 65536) return { code: "PROTOCOL", message: `Unsupported chunk size ${hello.chunkSize}` };
+      return {
+        code: "AUTH",
+        message: `Certificate is for ${machineId} (${role}), HELLO says ${hello.machineId} (${hello.role})`,
+      };
+    if (hello.version !== 1)
+      return { code: "PROTOCOL", message: `Unsupported protocol version ${hello.version}` };
+    if (hello.chunkSize !== 65536)
+      return { code: "PROTOCOL", message: `Unsupported chunk size ${hello.chunkSize}` };
     const layout = (d: readonly { sizeBytes: number }[]): string => d.map((x) => x.sizeBytes).join(",");
     if (layout(hello.disks) !== layout(a.disks))
       return {
@@ -189,11 +194,19 @@ export class Replicator implements ReplicatorControl {
         message: `Machine ${machineId} is failed over (replication direction FAILBACK): the agent resumes after return to normal operation`,
       };
     if (role === "failback" && (a.direction !== "FAILBACK" || !a.failback))
-      return { code: "STATE", message: `Machine ${machineId} is not prepared for failback: run \`lifeboat failback prepare\` first` };
+      return {
+        code: "STATE",
+        message: `Machine ${machineId} is not prepared for failback: run \`lifeboat failback prepare\` first`,
+      };
     return null;
   }
 
-  private async runSource(machineId: string, a: Assignment, conn: FrameSocket, frames: AsyncGenerator<Frame>): Promise<void> {
+  private async runSource(
+    machineId: string,
+    a: Assignment,
+    conn: FrameSocket,
+    frames: AsyncGenerator<Frame>,
+  ): Promise<void> {
     this.sources.get(machineId)?.close(); // the newest connection of a machine wins
     this.sources.set(machineId, conn);
     const timeline = this.opts.store.timeline(a.timelineId);
@@ -207,7 +220,9 @@ export class Replicator implements ReplicatorControl {
       log: this.log,
       onBytes: (n) => (this.bytesReceived += n),
     });
-    this.log(`Source ${machineId} connected to timeline ${timeline.info.id} (last tag ${timeline.lastTag() ?? "none"})`);
+    this.log(
+      `Source ${machineId} connected to timeline ${timeline.info.id} (last tag ${timeline.lastTag() ?? "none"})`,
+    );
     this.link.connectionChanged(machineId, "source", true);
     try {
       await session.run(this.abort.signal);
@@ -220,7 +235,12 @@ export class Replicator implements ReplicatorControl {
     }
   }
 
-  private async runFailback(machineId: string, a: Assignment, conn: FrameSocket, frames: AsyncGenerator<Frame>): Promise<void> {
+  private async runFailback(
+    machineId: string,
+    a: Assignment,
+    conn: FrameSocket,
+    frames: AsyncGenerator<Frame>,
+  ): Promise<void> {
     const branch = this.opts.store.timeline(a.failback!.branchId);
     const session = new FailbackSession(
       conn,
@@ -254,7 +274,10 @@ export class Replicator implements ReplicatorControl {
   private async save(): Promise<void> {
     const write = async (): Promise<void> => {
       const path = join(this.opts.dataDir, "replicator.json");
-      await writeFile(`${path}.tmp`, JSON.stringify({ assignments: Object.fromEntries(this.assignments) }, null, 2));
+      await writeFile(
+        `${path}.tmp`,
+        JSON.stringify({ assignments: Object.fromEntries(this.assignments) }, null, 2),
+      );
       await rename(`${path}.tmp`, path);
     };
     this.saving = this.saving.then(write, write);
@@ -295,16 +318,23 @@ export class Replicator implements ReplicatorControl {
     if (!a) throw new UserError(`Machine ${machineId} is not assigned to replicator ${this.opts.id}`, 404);
     const branch = this.opts.store.timeline(branchId);
     if (recoveredDisks.length !== branch.info.disks.length)
-      throw new UserError(`Machine ${machineId} has ${branch.info.disks.length} disks, ${recoveredDisks.length} recovered disks given`);
+      throw new UserError(
+        `Machine ${machineId} has ${branch.info.disks.length} disks, ${recoveredDisks.length} recovered disks given`,
+      );
     a.direction = "FAILBACK";
     a.failback = { branchId, recoveredDisks: [...recoveredDisks] };
     await this.save();
-    this.sources.get(machineId)?.fail("STATE", `Machine ${machineId} is being failed back: replication is reversed`);
+    this.sources
+      .get(machineId)
+      ?.fail("STATE", `Machine ${machineId} is being failed back: replication is reversed`);
     await this.startCapture(machineId, a.failback);
   }
 
   /** Captures the recovered machine's disks into its branch, continuously. */
-  private async startCapture(machineId: string, fb: { branchId: string; recoveredDisks: string[] }): Promise<void> {
+  private async startCapture(
+    machineId: string,
+    fb: { branchId: string; recoveredDisks: string[] },
+  ): Promise<void> {
     if (this.captures.has(machineId)) return;
     const branch = this.opts.store.timeline(fb.branchId);
     const tracker = await ScanTracker.open({
@@ -316,7 +346,8 @@ export class Replicator implements ReplicatorControl {
     const abort = new AbortController();
     await tracker.prepare({ timelineId: branch.info.id, fresh: false }, sink, abort.signal);
     const done = tracker.run(sink, abort.signal).catch((err: unknown) => {
-      if (!abort.signal.aborted) this.log(`Capture of ${machineId}'s recovered disks stopped: ${errorMessage(err)}`);
+      if (!abort.signal.aborted)
+        this.log(`Capture of ${machineId}'s recovered disks stopped: ${errorMessage(err)}`);
     });
     this.captures.set(machineId, { tracker, sink, abort, done });
     this.log(`Capturing the recovered disks of ${machineId} into branch ${branch.info.id}`);

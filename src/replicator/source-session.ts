@@ -74,7 +74,9 @@ export class SourceSession {
       const disk = disks[e.disk];
       if (!disk) throw new ProtocolError(`BATCH ${batch.tag}: unknown disk index ${e.disk}`);
       if (e.offset + e.length > disk.sizeBytes)
-        throw new ProtocolError(`BATCH ${batch.tag}: extent at ${e.offset}+${e.length} is beyond disk ${disk.id}`);
+        throw new ProtocolError(
+          `BATCH ${batch.tag}: extent at ${e.offset}+${e.length} is beyond disk ${disk.id}`,
+        );
     }
     let bytes = 0;
     for (const e of batch.extents) bytes += e.kind === "data" ? e.length : 0;
@@ -111,7 +113,8 @@ export class SourceSession {
     const disk = timeline.info.disks[h.disk];
     if (!disk) throw new ProtocolError(`HASHES: unknown disk index ${h.disk}`);
     const chunks = Math.ceil(disk.sizeBytes / 65536);
-    if (h.firstChunk + h.hashes.length > chunks) throw new ProtocolError(`HASHES: chunks beyond disk ${disk.id}`);
+    if (h.firstChunk + h.hashes.length > chunks)
+      throw new ProtocolError(`HASHES: chunks beyond disk ${disk.id}`);
     const seq = await this.chain;
     const ours = await timelineHashes(timeline, h.disk, h.firstChunk, h.hashes.length, seq, signal);
     const differs: boolean[] = [];

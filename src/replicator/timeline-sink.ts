@@ -23,7 +23,11 @@ export class TimelineSink implements ReplicationSink {
 
   private pending = 0;
 
-  async submit(extents: readonly WireExtent[], consistent: boolean, signal?: AbortSignal): Promise<SubmittedBatch> {
+  async submit(
+    extents: readonly WireExtent[],
+    consistent: boolean,
+    signal?: AbortSignal,
+  ): Promise<SubmittedBatch> {
     // Bound memory: at most a few batches wait for the store.
     if (this.pending >= 4) await this.chain.catch(() => undefined);
     const tag = ++this.tag;
@@ -45,7 +49,12 @@ export class TimelineSink implements ReplicationSink {
     return { tag, acked };
   }
 
-  async compare(disk: number, firstChunk: number, hashes: BigUint64Array, signal?: AbortSignal): Promise<boolean[]> {
+  async compare(
+    disk: number,
+    firstChunk: number,
+    hashes: BigUint64Array,
+    signal?: AbortSignal,
+  ): Promise<boolean[]> {
     const seq = await this.chain;
     const ours = await timelineHashes(this.timeline, disk, firstChunk, hashes.length, seq, signal);
     return Array.from(hashes, (h, i) => h !== ours[i]);

@@ -18,7 +18,9 @@ export interface SiteFixture {
   close(): Promise<void>;
 }
 
-export async function startSite(opts: { apiPort?: number; replicationPort?: number; dir?: string } = {}): Promise<SiteFixture> {
+export async function startSite(
+  opts: { apiPort?: number; replicationPort?: number; dir?: string } = {},
+): Promise<SiteFixture> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "lifeboat-test-")));
   const site = await startEmbedded({
     dataDir: join(dir, "site"),
@@ -45,8 +47,10 @@ export async function makeImage(path: string, sizeMiB: number, dataMiB: number):
   const fh = await open(path, "w");
   try {
     await fh.truncate(sizeMiB * 1024 * 1024);
-    for (let i = 0; i < dataMiB; i++) await fh.write(randomBytes(1024 * 1024), 0, 1024 * 1024, i * 1024 * 1024);
-    for (let i = 1; i <= 4; i++) await fh.write(randomBytes(4096), 0, 4096, Math.floor((sizeMiB * i) / 5) * 1024 * 1024);
+    for (let i = 0; i < dataMiB; i++)
+      await fh.write(randomBytes(1024 * 1024), 0, 1024 * 1024, i * 1024 * 1024);
+    for (let i = 1; i <= 4; i++)
+      await fh.write(randomBytes(4096), 0, 4096, Math.floor((sizeMiB * i) / 5) * 1024 * 1024);
   } finally {
     await fh.close();
   }
@@ -70,7 +74,7 @@ export async function sha256Of(path: string): Promise<string> {
   const h = createHash("sha256");
   try {
     const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (let at = 0; ; ) {
+    for (let at = 0; ;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, at);
       if (bytesRead === 0) break;
       h.update(buf.subarray(0, bytesRead));
@@ -83,11 +87,17 @@ export async function sha256Of(path: string): Promise<string> {
 }
 
 /** sha256 of disk `disk` of a timeline at `seq`, read through the store. */
-export async function sha256OfPit(site: EmbeddedSite, timelineId: string, disk: number, seq: number): Promise<string> {
+export async function sha256OfPit(
+  site: EmbeddedSite,
+  timelineId: string,
+  disk: number,
+  seq: number,
+): Promise<string> {
   const t = site.replicator.openTimeline(timelineId);
   const size = t.info.disks[disk]!.sizeBytes;
   const h = createHash("sha256");
-  for (let at = 0; at < size; at += 4 * 1024 * 1024) h.update(await t.read(disk, at, Math.min(4 * 1024 * 1024, size - at), seq));
+  for (let at = 0; at < size; at += 4 * 1024 * 1024)
+    h.update(await t.read(disk, at, Math.min(4 * 1024 * 1024, size - at), seq));
   return h.digest("hex");
 }
 

@@ -22,6 +22,7 @@ export class PeerError extends Error {
 export class FrameSocket {
   private readonly reader = new FrameReader();
   private closedFlag = false;
+  private failing = false;
 
   constructor(readonly socket: Duplex) {
     socket.on("close", () => {
@@ -39,7 +40,8 @@ export class FrameSocket {
 
   /** Frames as they arrive. Throws ProtocolError on a bad frame and PeerError on ERROR. */
   async *frames(): AsyncGenerator<Frame> {
-    for await (const data of this.socket) {
+    // destroyOnReturn: false, so that a bad frame leaves the socket open for our ERROR frame.
+    for await (const data of this.socket.iterator({ destroyOnReturn: false })) {
       for (const frame of this.reader.push(data as Buffer)) {
         if (frame.type === FrameType.ERROR) throw new PeerError(frame.body.code, frame.body.message);
         yield frame;
@@ -78,7 +80,8 @@ export class FrameSocket {
 
   /** Sends ERROR (best effort) and closes. */
   fail(code: ErrorCode, message: string): void {
-    if (!this.closed) {
+    if (!this.closed && !this.failing) {
+      this.failing = true;
       try {
         for (const p of encodeFrame({ type: FrameType.ERROR, body: { code, message } })) this.socket.write(p);
       } catch (err) {
@@ -89,7 +92,8 @@ export class FrameSocket {
     }
   }
 
+  /** Closes now, unless `fail` is still flushing its ERROR frame (it closes by itself). */
   close(): void {
-    this.socket.destroy();
+    if (!this.failing) this.socket.destroy();
   }
 }

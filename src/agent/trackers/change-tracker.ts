@@ -10,7 +10,7 @@
  *   a PIT: the image at that point is crash-consistent across all the machine's disks;
  * - the tracker never treats a chunk as replicated before the sink acknowledged it durable.
  */
-import type { WireExtent } from "../../wire/frames.js";
+import type { Batch, WireExtent } from "../../wire/frames.js";
 
 export interface SubmittedBatch {
   readonly tag: number;
@@ -27,6 +27,12 @@ export interface ReplicationSink {
 
   /** Asks the standby which of `hashes` (chunks firstChunk..) differ from what it holds. */
   compare(disk: number, firstChunk: number, hashes: BigUint64Array, signal?: AbortSignal): Promise<boolean[]>;
+
+  /**
+   * The tracker's own record that every batch up to `tag` is replicated is now durable, so
+   * the sink may forget those batches (the agent's spool deletes their files).
+   */
+  checkpoint?(tag: number): Promise<void>;
 }
 
 /** How the tracker's memory relates to the standby's timeline, decided at each (re)connect. */
@@ -66,7 +72,14 @@ export interface ChangeTracker {
 
   progress(): TrackerProgress;
 
-  /** Makes the tracker's memory durable (called on ack batches and at shutdown). */
+  /**
+   * Records an acknowledged batch that was submitted before a restart (restored from the
+   * spool), as if its ack had arrived now. Ignored unless it belongs to `timelineId`, the
+   * timeline the tracker's memory describes.
+   */
+  absorb(batch: Batch, timelineId: string): void;
+
+  /** Makes the tracker's memory durable, then lets the sink checkpoint (on acks and at shutdown). */
   flush(): Promise<void>;
 
   close(): Promise<void>;

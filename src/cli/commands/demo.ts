@@ -5,11 +5,16 @@ import type { Command } from "../command.js";
 
 export const demo: Command = {
   name: "demo",
-  summary: "Run a whole DR drill end to end (project, agents, sync, test, failover, failback, return to normal)",
+  summary:
+    "Run a whole DR drill end to end (project, agents, sync, test, failover, failback, return to normal)",
   flags: {
     small: { type: "boolean", description: "Small disks (32 and 64 MiB) for a quick run" },
     keep: { type: "boolean", description: "Keep the drill directory afterwards" },
-    dir: { type: "string", description: "Run in this directory (kept) instead of a temporary one", placeholder: "DIR" },
+    dir: {
+      type: "string",
+      description: "Run in this directory (kept) instead of a temporary one",
+      placeholder: "DIR",
+    },
   },
   async run(args, io) {
     const small = args.boolean("small");

@@ -11,12 +11,18 @@ export const failbackClient: Command = {
   flags: {
     token: { type: "string", description: "Install token of the project", placeholder: "T" },
     machine: { type: "string", description: "Machine id (see `lifeboat machines`)", placeholder: "ID" },
-    disk: { type: "string", description: "An original disk, in the machine's disk order (repeat)", placeholder: "PATH", multiple: true },
+    disk: {
+      type: "string",
+      description: "An original disk, in the machine's disk order (repeat)",
+      placeholder: "PATH",
+      multiple: true,
+    },
     json: JSON_FLAG,
   },
   async run(args, io) {
     const disks = args.strings("disk");
-    if (disks.length === 0) throw new UsageError("Give the original disks with --disk, in the machine's disk order");
+    if (disks.length === 0)
+      throw new UsageError("Give the original disks with --disk, in the machine's disk order");
     const result = await runFailbackClient({
       token: args.required("token", "failback-client"),
       machineId: args.required("machine", "failback-client"),

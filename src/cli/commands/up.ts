@@ -6,7 +6,8 @@ import type { Command } from "../command.js";
 function port(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag} must be a port number (0-65535), got ${value}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`--${flag} must be a port number (0-65535), got ${value}`);
   return n;
 }
 
@@ -15,9 +16,21 @@ export const up: Command = {
   summary: "Run the console and a replicator (embedded default); writes DIR/client.json for the CLI",
   flags: {
     data: { type: "string", description: "Data directory (default ./lifeboat-data)", placeholder: "DIR" },
-    "api-port": { type: "string", description: "Console HTTPS port (default 8443; 0 = any free port)", placeholder: "N" },
-    "replication-port": { type: "string", description: "Replication TLS port (default 1500; 0 = any)", placeholder: "N" },
-    host: { type: "string", description: "Address to listen on and advertise (default 127.0.0.1)", placeholder: "ADDR" },
+    "api-port": {
+      type: "string",
+      description: "Console HTTPS port (default 8443; 0 = any free port)",
+      placeholder: "N",
+    },
+    "replication-port": {
+      type: "string",
+      description: "Replication TLS port (default 1500; 0 = any)",
+      placeholder: "N",
+    },
+    host: {
+      type: "string",
+      description: "Address to listen on and advertise (default 127.0.0.1)",
+      placeholder: "ADDR",
+    },
   },
   async run(args, io) {
     const dataDir = args.string("data") ?? "./lifeboat-data";

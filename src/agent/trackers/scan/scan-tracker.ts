@@ -6,7 +6,7 @@
  * unchanged since the start of the previous pass is skipped, except for a full read every
  * `fullPassEveryMs`; block devices are always read.
  */
-import { open, readFile, writeFile, rename, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, writeFile, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -17,7 +17,7 @@ import {
   hashChunksInto,
   isZero,
 } from "../../../common/chunk-hash.js";
-import { CHUNK_SIZE, type WireExtent } from "../../../wire/frames.js";
+import { CHUNK_SIZE, type Batch, type WireExtent } from "../../../wire/frames.js";
 import { HashMap } from "../../hash-map.js";
 import type {
   ChangeTracker,
@@ -75,6 +75,10 @@ export class ScanTracker implements ChangeTracker {
   private timelineId = "";
   private state: TrackerState;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** Newest tag whose batch (and every one before it) is recorded in the hash maps in memory. */
+  private ackedTag = 0;
+  private checkpointedTag = 0;
+  private sink: ReplicationSink | null = null;
 
   private constructor(
     private readonly disks: DiskState[],
@@ -85,6 +89,7 @@ export class ScanTracker implements ChangeTracker {
   }
 
   static async open(opts: ScanTrackerOptions): Promise<ScanTracker> {
+    await mkdir(opts.stateDir, { recursive: true });
     const disks: DiskState[] = [];
     for (const [index, spec] of opts.disks.entries()) {
       const fh = await open(spec.path, "r");
@@ -102,6 +107,7 @@ export class ScanTracker implements ChangeTracker {
 
   async prepare(baseline: TrackerBaseline, sink: ReplicationSink, signal: AbortSignal): Promise<void> {
     this.timelineId = baseline.timelineId;
+    this.sink = sink;
     for (const d of this.disks) {
       if (d.map.timelineId === baseline.timelineId) continue;
       d.sent.clear();
@@ -114,7 +120,12 @@ export class ScanTracker implements ChangeTracker {
   }
 
   /** RESCAN: sends this disk's hash list; the standby says which chunks differ. */
-  private async compareDisk(d: DiskState, timelineId: string, sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+  private async compareDisk(
+    d: DiskState,
+    timelineId: string,
+    sink: ReplicationSink,
+    signal: AbortSignal,
+  ): Promise<void> {
     this.phase = "compare";
     const chunks = chunkCount(d.spec.sizeBytes);
     const local = new BigUint64Array(chunks);
@@ -131,7 +142,9 @@ export class ScanTracker implements ChangeTracker {
       const slice = local.subarray(first, Math.min(first + HASHES_PER_COMPARE, chunks));
       pending.push(
         sink.compare(d.index, first, slice, signal).then((differs) => {
-          differs.forEach((diff, i) => d.map.set(first + i, diff ? UNKNOWN_HASH : (slice[i] ?? UNKNOWN_HASH)));
+          differs.forEach((diff, i) =>
+            d.map.set(first + i, diff ? UNKNOWN_HASH : (slice[i] ?? UNKNOWN_HASH)),
+          );
         }),
       );
     }
@@ -184,60 +197,74 @@ export class ScanTracker implements ChangeTracker {
             c.d.map.set(c.chunk, c.hash);
             if (c.d.sent.get(c.chunk) === c.hash) c.d.sent.delete(c.chunk);
           }
+          this.ackedTag = Math.max(this.ackedTag, submitted.tag);
           this.scheduleFlush();
         },
         () => undefined, // a lost batch is re-sent from the spool or found again by the next pass
       );
     };
 
-    const buf = Buffer.allocUnsafe(READ_BYTES);
-    for (const d of this.disks) {
-      const stat = await d.fh.stat({ bigint: true });
-      const statKey = stat.isFile() ? `${stat.ctimeNs}/${stat.mtimeNs}/${stat.size}` : null;
-      const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
-      if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
-        this.scannedBytes += d.spec.sizeBytes;
-        continue;
-      }
-      for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
-        signal.throwIfAborted();
-        const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
-        await readFully(d.fh, buf, n, offset);
-        let runStart = -1;
-        const closeRun = (endAt: number): void => {
-          if (runStart < 0) return;
-          const data = Buffer.from(buf.subarray(runStart, endAt));
-          extents.push({ disk: d.index, offset: offset + runStart, length: endAt - runStart, kind: "data", data });
-          batchData += data.length;
-          runStart = -1;
-        };
-        for (let at = 0; at < n; at += CHUNK_SIZE) {
-          const end = Math.min(at + CHUNK_SIZE, n);
-          const chunk = (offset + at) / CHUNK_SIZE;
-          const piece = buf.subarray(at, end);
-          const hash = hashChunk(piece);
-          const known = d.sent.get(chunk) ?? d.map.get(chunk);
-          if (hash === known) {
-            closeRun(at);
-            continue;
-          }
-          d.sent.set(chunk, hash);
-          pendingChunks.push({ d, chunk, hash });
-          if (hash === ZERO_CHUNK_HASH && isZero(piece)) {
-            closeRun(at);
-            extents.push({ disk: d.index, offset: offset + at, length: end - at, kind: "zero" });
-          } else if (runStart < 0) {
-            runStart = at;
-          }
+    try {
+      const buf = Buffer.allocUnsafe(READ_BYTES);
+      for (const d of this.disks) {
+        const stat = await d.fh.stat({ bigint: true });
+        const statKey = stat.isFile() ? `${stat.ctimeNs}/${stat.mtimeNs}/${stat.size}` : null;
+        const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
+        if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
+          this.scannedBytes += d.spec.sizeBytes;
+          continue;
         }
-        closeRun(n);
-        this.scannedBytes += n;
-        if (batchData >= batchBytes || extents.length >= 1024) await flushBatch(false);
+        for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
+          signal.throwIfAborted();
+          const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
+          await readFully(d.fh, buf, n, offset);
+          let runStart = -1;
+          const closeRun = (endAt: number): void => {
+            if (runStart < 0) return;
+            const data = Buffer.from(buf.subarray(runStart, endAt));
+            extents.push({
+              disk: d.index,
+              offset: offset + runStart,
+              length: endAt - runStart,
+              kind: "data",
+              data,
+            });
+            batchData += data.length;
+            runStart = -1;
+          };
+          for (let at = 0; at < n; at += CHUNK_SIZE) {
+            const end = Math.min(at + CHUNK_SIZE, n);
+            const chunk = (offset + at) / CHUNK_SIZE;
+            const piece = buf.subarray(at, end);
+            const hash = hashChunk(piece);
+            const known = d.sent.get(chunk) ?? d.map.get(chunk);
+            if (hash === known) {
+              closeRun(at);
+              continue;
+            }
+            d.sent.set(chunk, hash);
+            pendingChunks.push({ d, chunk, hash });
+            if (hash === ZERO_CHUNK_HASH && isZero(piece)) {
+              closeRun(at);
+              extents.push({ disk: d.index, offset: offset + at, length: end - at, kind: "zero" });
+            } else if (runStart < 0) {
+              runStart = at;
+            }
+          }
+          closeRun(n);
+          this.scannedBytes += n;
+          if (batchData >= batchBytes || extents.length >= 1024) await flushBatch(false);
+        }
+        d.lastStat = statKey;
+        d.lastFullReadAt = passStart;
       }
-      d.lastStat = statKey;
-      d.lastFullReadAt = passStart;
+      if (extents.length > 0 || submittedAny) await flushBatch(true);
+    } catch (err) {
+      // Chunks marked as sent whose batch never reached the sink must be found again by
+      // the next pass: forget them, or they would look replicated and never be sent.
+      for (const c of pendingChunks) if (c.d.sent.get(c.chunk) === c.hash) c.d.sent.delete(c.chunk);
+      throw err;
     }
-    if (extents.length > 0 || submittedAny) await flushBatch(true);
     const last = this.lastSubmitted;
     const markDurable = (): void => {
       this.durableAsOf = Math.max(this.durableAsOf ?? 0, passStart);
@@ -280,8 +307,32 @@ export class ScanTracker implements ChangeTracker {
     };
   }
 
+  absorb(batch: Batch, timelineId: string): void {
+    for (const e of batch.extents) {
+      const d = this.disks[e.disk];
+      if (!d || d.map.timelineId !== timelineId || timelineId === "") continue;
+      for (let at = 0; at < e.length; at += CHUNK_SIZE) {
+        const chunk = (e.offset + at) / CHUNK_SIZE;
+        const hash =
+          e.kind === "zero"
+            ? ZERO_CHUNK_HASH
+            : hashChunk(e.data.subarray(at, Math.min(at + CHUNK_SIZE, e.length)));
+        d.map.set(chunk, hash);
+        if (d.sent.get(chunk) === hash) d.sent.delete(chunk);
+      }
+    }
+    this.ackedTag = Math.max(this.ackedTag, batch.tag);
+    this.scheduleFlush();
+  }
+
   async flush(): Promise<void> {
+    // Every batch up to `upTo` is in the maps now; once they are on disk the spool may let go.
+    const upTo = this.ackedTag;
     for (const d of this.disks) await d.map.flush();
+    if (upTo > this.checkpointedTag && this.sink?.checkpoint) {
+      await this.sink.checkpoint(upTo);
+      this.checkpointedTag = upTo;
+    }
   }
 
   async close(): Promise<void> {

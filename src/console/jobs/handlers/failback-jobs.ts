@@ -10,8 +10,11 @@ import { UserError, errorMessage } from "../../../common/errors.js";
 import type { JobContext } from "../job-handlers.js";
 
 export async function failbackPrepareJob(ctx: JobContext): Promise<void> {
-  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter((m) => m.lifecycle === "FAILED_OVER");
-  if (machines.length === 0) throw new UserError("No machine of this project is failed over: nothing to fail back", 409);
+  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter(
+    (m) => m.lifecycle === "FAILED_OVER",
+  );
+  if (machines.length === 0)
+    throw new UserError("No machine of this project is failed over: nothing to fail back", 409);
   await ctx.state.updateProject(ctx.job.projectId, { direction: "FAILBACK" });
   for (const m of machines) {
     const recovery = (await ctx.state.listLaunchedMachines({ machineId: m.id }))
@@ -23,24 +26,39 @@ export async function failbackPrepareJob(ctx: JobContext): Promise<void> {
       throw new UserError(`Machine ${m.name} has no running recovery machine to fail back from`, 409);
     }
     await ctx.replicator.startFailback(m.id, recovery.branchId, recovery.disks);
-    await ctx.state.updateMachine(m.id, { lifecycle: "PREPARING_FOR_FAILBACK", failbackBranchId: recovery.branchId });
+    await ctx.state.updateMachine(m.id, {
+      lifecycle: "PREPARING_FOR_FAILBACK",
+      failbackBranchId: recovery.branchId,
+    });
     await ctx.setMachine({ machineId: m.id, status: "COMPLETED", disks: recovery.disks });
-    await ctx.log(`${m.name}: replication reversed; run \`lifeboat failback-client --token T --machine ${m.id} --disk ...\` on the original machine`);
+    await ctx.log(
+      `${m.name}: replication reversed; run \`lifeboat failback-client --token T --machine ${m.id} --disk ...\` on the original machine`,
+    );
   }
 }
 
 export async function returnToNormalJob(ctx: JobContext): Promise<void> {
-  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter((m) => m.lifecycle === "FAILED_BACK");
-  if (machines.length === 0) throw new UserError("No machine of this project is failed back: nothing to return", 409);
+  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter(
+    (m) => m.lifecycle === "FAILED_BACK",
+  );
+  if (machines.length === 0)
+    throw new UserError("No machine of this project is failed back: nothing to return", 409);
   for (const m of machines) {
     try {
       if (!m.failbackBranchId) throw new Error("its failback branch is unknown");
       const n = Number(/-(\d+)$/.exec(m.timelineId)?.[1] ?? "1");
       const newTimeline = `tl-${m.id}-${n + 1}`;
       await ctx.replicator.returnToNormal(m.id, m.failbackBranchId, newTimeline);
-      await ctx.state.updateMachine(m.id, { timelineId: newTimeline, lifecycle: "NORMAL", failbackBranchId: null, failback: null });
+      await ctx.state.updateMachine(m.id, {
+        timelineId: newTimeline,
+        lifecycle: "NORMAL",
+        failbackBranchId: null,
+        failback: null,
+      });
       await ctx.setMachine({ machineId: m.id, status: "COMPLETED" });
-      await ctx.log(`${m.name}: replicating forward again into ${newTimeline} (branch of the recovered data)`);
+      await ctx.log(
+        `${m.name}: replicating forward again into ${newTimeline} (branch of the recovered data)`,
+      );
     } catch (err) {
       await ctx.setMachine({ machineId: m.id, status: "FAILED", error: errorMessage(err) });
       throw new Error(`Return to normal failed for ${m.name}: ${errorMessage(err)}`, { cause: err });

@@ -22,7 +22,8 @@ export interface LaunchParams {
 
 export function launchParams(params: Readonly<Record<string, unknown>>): LaunchParams {
   const { mode, provider, outDir, pits } = params;
-  if (mode !== "test" && mode !== "recovery" && mode !== "cutover") throw new Error(`Launch job has bad mode ${String(mode)}`);
+  if (mode !== "test" && mode !== "recovery" && mode !== "cutover")
+    throw new Error(`Launch job has bad mode ${String(mode)}`);
   if (typeof pits !== "object" || pits === null) throw new Error("Launch job has no resolved PITs");
   return {
     mode,
@@ -57,7 +58,10 @@ export function launchJob(providerFor: (name: string) => Provider) {
           } else {
             const fresh = await ctx.state.getMachine(machineId);
             if (!fresh?.failback?.caughtUp)
-              throw new UserError(`The failback client of ${machine.name} has not caught up yet: wait for READY_FOR_FAILBACK_LAUNCH`, 409);
+              throw new UserError(
+                `The failback client of ${machine.name} has not caught up yet: wait for READY_FOR_FAILBACK_LAUNCH`,
+                409,
+              );
             seq = -1;
           }
           const readyAt = new Date().toISOString();
@@ -81,7 +85,9 @@ export function launchJob(providerFor: (name: string) => Provider) {
         const pit = (await ctx.replicator.pits(machine.timelineId)).find((x) => x.seq === seq);
         const branchId = `br-${ctx.job.id}-${machineId}`;
         await ctx.replicator.createBranch(branchId, machine.timelineId, seq);
-        await ctx.log(`${machine.name}: branch ${branchId} of PIT ${seq}${pit ? ` (${new Date(pit.time).toISOString()})` : ""}`);
+        await ctx.log(
+          `${machine.name}: branch ${branchId} of PIT ${seq}${pit ? ` (${new Date(pit.time).toISOString()})` : ""}`,
+        );
         const target = await providerFor(p.provider).launch({
           machineName: machine.name,
           machineId,
