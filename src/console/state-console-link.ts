@@ -3,9 +3,16 @@
  * ConsoleLink methods return void (the replicator must not wait on the console), so each
  * report is queued and applied in order; failures are logged, never thrown back.
  */
+import type { Lifecycle } from "../common/states.js";
 import type { Pit } from "../store/staging-store.js";
 import type { ConsoleLink } from "./replicator-control.js";
 import type { StateStore } from "./state/state-store.js";
+
+const FAILBACK_STREAMING: ReadonlySet<Lifecycle> = new Set<Lifecycle>([
+  "PREPARING_FOR_FAILBACK",
+  "FAILBACK_REPLICATING",
+  "READY_FOR_FAILBACK_LAUNCH",
+]);
 
 export class StateConsoleLink implements ConsoleLink {
   readonly #state: StateStore;
@@ -55,9 +62,16 @@ export class StateConsoleLink implements ConsoleLink {
     progress: { sentBytes: number; totalBytes: number; caughtUp: boolean },
   ): void {
     this.#enqueue("failbackProgress", async () => {
-      if ((await this.#state.getMachine(machineId)) === undefined) return;
+      const machine = await this.#state.getMachine(machineId);
+      if (machine === undefined) return;
+      // The replicator knows whether the client holds everything the branch has: that
+      // moves the lifecycle between FAILBACK_REPLICATING and READY_FOR_FAILBACK_LAUNCH.
+      const streaming = FAILBACK_STREAMING.has(machine.lifecycle);
       await this.#state.updateMachine(machineId, {
         failback: { ...progress, updatedAt: new Date(this.#now()).toISOString() },
+        ...(streaming
+          ? { lifecycle: progress.caughtUp ? "READY_FOR_FAILBACK_LAUNCH" : "FAILBACK_REPLICATING" }
+          : {}),
       });
     });
   }

@@ -98,8 +98,9 @@ export class FailbackSession {
     const finished = new Promise<void>((res, rej) => ((finishedResolve = res), (finishedReject = rej)));
     compared.catch(() => undefined);
     finished.catch(() => undefined);
+    // `done` is awaited in run's finally; until then its rejection must not go unhandled.
     if (remaining.every((r) => r === 0)) comparedResolve();
-    const done = (async () => {
+    const done: Promise<void> = (async () => {
       try {
         for await (const frame of this.frames) {
           if (frame.type === FrameType.HASHES) {
@@ -133,6 +134,7 @@ export class FailbackSession {
         throw e;
       }
     })();
+    done.catch(() => undefined);
     return { compared, finished, done };
   }
 

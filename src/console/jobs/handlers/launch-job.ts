@@ -56,8 +56,7 @@ export function launchJob(providerFor: (name: string) => Provider) {
             await ctx.log(`${machine.name}: finishing the failback stream (launch back on the source)`);
             seq = (await ctx.replicator.finishFailback(machineId, ctx.signal)).seq;
           } else {
-            const fresh = await ctx.state.getMachine(machineId);
-            if (!fresh?.failback?.caughtUp)
+            if (previous !== "READY_FOR_FAILBACK_LAUNCH")
               throw new UserError(
                 `The failback client of ${machine.name} has not caught up yet: wait for READY_FOR_FAILBACK_LAUNCH`,
                 409,
