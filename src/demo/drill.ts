@@ -358,7 +358,12 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     );
     for (const s of sources) {
       const p = clients.get(s.name)!;
-      const code = await Promise.race([p.exited, sleep(60_000).then(() => "timeout" as const)]);
+      const giveUp = new AbortController();
+      const code = await Promise.race([
+        p.exited,
+        sleep(60_000, "timeout" as const, { signal: giveUp.signal }).catch(() => "timeout" as const),
+      ]);
+      giveUp.abort();
       check(`${s.name}: failback client finished`, code === 0, `exit ${String(code)}`);
       const summary = (await readFile(p.logFile, "utf8"))
         .split("\n")

@@ -295,8 +295,14 @@ export class ScanTracker implements ChangeTracker {
 
   progress(): TrackerProgress {
     const totalBytes = this.disks.reduce((s, d) => s + d.spec.sizeBytes, 0);
+    // Before the first pass (idle, compare) only a finished initial sync counts as replicated.
+    const synced = this.state.syncedTimeline !== "" && this.state.syncedTimeline === this.timelineId;
     const replicatedBytes =
-      this.phase === "initial" ? Math.max(0, this.scannedBytes - this.backlogBytes) : totalBytes;
+      this.phase === "initial"
+        ? Math.max(0, this.scannedBytes - this.backlogBytes)
+        : this.phase === "continuous" || synced
+          ? totalBytes
+          : 0;
     return {
       replicatedBytes: Math.min(replicatedBytes, totalBytes),
       totalBytes,
