@@ -106,6 +106,7 @@ export class Agent {
     });
     const tracker = this.tracker;
     this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
+    this.link.log = this.log;
     const reporter = this.reportLoop(signal);
     let backoff = 500;
     while (!signal.aborted) {

@@ -67,6 +67,7 @@ export class ReplicationLink implements ReplicationSink {
    * from the spool after a restart. The tracker records it as replicated.
    */
   onRestoredAck: ((batch: Batch, timelineId: string) => void) | null = null;
+  log: ((message: string) => void) | null = null;
   timelineId = "";
 
   constructor(private readonly opts: ReplicationLinkOptions) {}
@@ -175,6 +176,8 @@ export class ReplicationLink implements ReplicationSink {
     this.nextTag = Math.max(this.nextTag, acked + 1, this.spool.maxTag() + 1);
     this.release(acked);
     this.queue = this.spool.list();
+    if (this.queue.length > 0)
+      this.log?.(`Resuming after tag ${acked}: re-sending ${this.queue.length} spooled batches`);
     this.inflight = [];
     this.inflightBytes = 0;
   }
@@ -231,19 +234,33 @@ export class ReplicationLink implements ReplicationSink {
     for (const w of waiters) w(err);
   }
 
+  private pumping = false;
+
+  /** Sends queued batches while the window allows, one write after another (socket backpressure). */
   private pump(): void {
+    if (this.pumping) return;
     const conn = this.conn;
     if (!conn || conn.closed) return;
-    while (this.queue.length > 0 && (this.inflightBytes < this.windowBytes || this.inflight.length === 0)) {
-      const batch = this.queue.shift()!;
-      const bytes = batchWireBytes(batch);
-      this.inflight.push({ tag: batch.tag, bytes });
-      this.inflightBytes += bytes;
-      this.bytesSent += bytes;
-      conn.send({ type: FrameType.BATCH, body: batch }).catch((err: unknown) => {
+    this.pumping = true;
+    void (async () => {
+      try {
+        while (this.conn === conn && !conn.closed && this.queue.length > 0) {
+          if (this.inflightBytes >= this.windowBytes && this.inflight.length > 0) break;
+          const batch = this.queue.shift()!;
+          const bytes = batchWireBytes(batch);
+          this.inflight.push({ tag: batch.tag, bytes });
+          this.inflightBytes += bytes;
+          this.bytesSent += bytes;
+          await conn.send({ type: FrameType.BATCH, body: batch });
+        }
+      } catch (err) {
         this.disconnect(err instanceof Error ? err.message : String(err));
-      });
-    }
+      } finally {
+        this.pumping = false;
+      }
+      // An ACK or a submit may have come while this loop was finishing.
+      if (this.conn === conn && this.queue.length > 0 && this.inflightBytes < this.windowBytes) this.pump();
+    })();
   }
 
   async submit(

@@ -401,11 +401,18 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     step(7, "Return to normal operation: forward replication resumes without a full resync");
     cmd(`return-to-normal --project ${PROJECT} --wait`);
     await jobAndWait(api, `/api/projects/${PROJECT}/return-to-normal`, out);
+    const restartedAt = Date.now();
     for (const s of sources) startAgent(s);
     await waitFor(
       "the agents to replicate forward again",
       async () =>
-        (await machines()).every((m) => m.replication.state === "CONTINUOUS" && m.lifecycle === "NORMAL"),
+        // Reports of the restarted agents only: the console keeps the killed agents' last ones.
+        (await machines()).every(
+          (m) =>
+            Date.parse(m.replication.updatedAt) > restartedAt &&
+            m.replication.state === "CONTINUOUS" &&
+            m.lifecycle === "NORMAL",
+        ),
       300_000,
       500,
     );

@@ -155,12 +155,16 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
     site.child.kill("SIGKILL");
     await site.exited;
     site = up();
+    const replicatorBackAt = Date.now();
     await waitFor(
       "CDP to catch up after the crash",
       async () => {
         const m = await machine();
+        // Only a report made after the restart counts: the console keeps the last one from before.
+        const fresh = m !== undefined && Date.parse(m.replication.updatedAt) > replicatorBackAt;
         return (
-          m?.replication.state === "CONTINUOUS" &&
+          fresh &&
+          m.replication.state === "CONTINUOUS" &&
           m.replication.lagSeconds !== null &&
           m.replication.lagSeconds < 2
         );
@@ -222,11 +226,12 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
     } finally {
       await store.close();
     }
-  } catch (err) {
-    for (const p of procs) console.error(`--- ${p.name} ---\n${await tail(p, 30)}`);
-    throw err;
-  } finally {
     for (const p of procs) await stop(p, "SIGKILL");
     await removeDir(dir);
+  } catch (err) {
+    for (const p of procs) await stop(p, "SIGKILL");
+    for (const p of procs) console.error(`--- ${p.name} ---\n${await tail(p, 30)}`);
+    console.error(`Test directory kept for inspection: ${dir}`);
+    throw err;
   }
 });

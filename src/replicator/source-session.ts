@@ -6,7 +6,7 @@
  * parse closes the connection before any of it reaches the store.
  */
 import { ProtocolError, errorMessage } from "../common/errors.js";
-import type { Extent, Timeline } from "../store/staging-store.js";
+import type { Timeline } from "../store/staging-store.js";
 import type { FrameSocket } from "../wire/frame-socket.js";
 import { FrameType, PROTOCOL_VERSION, type Batch, type Frame, type Hashes } from "../wire/frames.js";
 import type { PitCutter } from "./pit-cutter.js";
@@ -88,9 +88,7 @@ export class SourceSession {
     // "everything up to here is durable" on resume. (Group commit still merges machines.)
     const previous = this.chain;
     this.chain = previous.then((seq) =>
-      duplicate || batch.extents.length === 0
-        ? seq
-        : timeline.append(batch.extents as readonly Extent[], { tag: batch.tag }),
+      duplicate || batch.extents.length === 0 ? seq : timeline.append(batch.extents, { tag: batch.tag }),
     );
     this.chain
       .then(async (seq) => {

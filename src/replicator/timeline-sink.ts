@@ -4,7 +4,7 @@
  * scan tracker the agent runs. A batch is acknowledged when the append is durable; a
  * consistent point offers a PIT on the branch.
  */
-import type { Extent, Timeline } from "../store/staging-store.js";
+import type { Timeline } from "../store/staging-store.js";
 import type { WireExtent } from "../wire/frames.js";
 import type { ReplicationSink, SubmittedBatch } from "../agent/trackers/change-tracker.js";
 import type { PitCutter } from "./pit-cutter.js";
@@ -33,7 +33,7 @@ export class TimelineSink implements ReplicationSink {
     const tag = ++this.tag;
     this.pending++;
     this.chain = this.chain.then((seq) =>
-      extents.length === 0 ? seq : this.timeline.append(extents as readonly Extent[], {}, signal),
+      extents.length === 0 ? seq : this.timeline.append(extents, {}, signal),
     );
     const acked = this.chain.then(
       (seq) => {

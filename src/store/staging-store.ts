@@ -14,6 +14,8 @@
  * Addressing is in bytes, but every offset and length must be a multiple of BLOCK_SIZE.
  */
 
+import type { Extent } from "../common/extent.js";
+
 export const BLOCK_SIZE = 4096;
 
 export interface DiskSpec {
@@ -23,16 +25,8 @@ export interface DiskSpec {
   readonly sizeBytes: number;
 }
 
-/** One extent of a write batch. `data.length === length` for data; zero extents carry no data. */
-export type Extent =
-  | {
-      readonly disk: number;
-      readonly offset: number;
-      readonly length: number;
-      readonly kind: "data";
-      readonly data: Buffer;
-    }
-  | { readonly disk: number; readonly offset: number; readonly length: number; readonly kind: "zero" };
+/** One extent of a write batch (the same type the wire protocol carries). */
+export type { Extent };
 
 export interface AppendOptions {
   /**

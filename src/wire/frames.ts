@@ -4,6 +4,8 @@
  * `frame-reader.ts`.
  */
 
+import type { Extent } from "../common/extent.js";
+
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_PORT = 1500;
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
@@ -45,15 +47,8 @@ export interface Welcome {
   readonly windowBytes: number;
 }
 
-export type WireExtent =
-  | {
-      readonly disk: number;
-      readonly offset: number;
-      readonly length: number;
-      readonly kind: "data";
-      readonly data: Buffer;
-    }
-  | { readonly disk: number; readonly offset: number; readonly length: number; readonly kind: "zero" };
+/** Extents travel on the wire as the store keeps them. */
+export type WireExtent = Extent;
 
 export interface Batch {
   readonly tag: number;

@@ -5,8 +5,8 @@
  * allow, machines still syncing, PITs that do not exist.
  */
 import { UserError } from "../../common/errors.js";
-import type { JobMachineResult, Project } from "../../common/model.js";
-import type { Lifecycle, LaunchMode } from "../../common/states.js";
+import type { Job, JobMachineResult, Project } from "../../common/model.js";
+import type { JobKind, Lifecycle, LaunchMode } from "../../common/states.js";
 import { defineRoute, type Route } from "../http/route.js";
 import type { MachineRecord } from "../state/state-store.js";
 import { audit, resolveMachine, resolveProject, type ApiContext } from "./api-context.js";
@@ -80,6 +80,27 @@ async function selectMachines(
     throw new UserError(`Machines must be ${lifecycle}: ${list}; ${hint}`, 409);
   }
   return machines;
+}
+
+/** Records a job over a selection of machines (params.machineIds) and audits it. */
+async function submitMachineJob(
+  ctx: ApiContext,
+  actor: string,
+  project: Project,
+  kind: JobKind,
+  action: string,
+  machines: readonly MachineRecord[],
+): Promise<Job> {
+  const machineIds = machines.map((m) => m.id);
+  const job = await submitJob(
+    ctx,
+    kind,
+    project.id,
+    { machineIds },
+    machineIds.map((machineId) => ({ machineId, status: "PENDING" })),
+  );
+  await audit(ctx, { actor, action, target: job.id, projectId: project.id, details: { machineIds } });
+  return job;
 }
 
 export function launchRoutes(ctx: ApiContext): Route[] {
@@ -165,22 +186,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
           "FAILED_OVER",
           "launch in recovery mode first",
         );
-        const machineIds = machines.map((m) => m.id);
-        const job = await submitJob(
-          ctx,
-          "FAILBACK_PREPARE",
-          project.id,
-          { machineIds },
-          machineIds.map((machineId) => ({ machineId, status: "PENDING" })),
-        );
-        await audit(ctx, {
-          actor,
-          action: "failback.prepare",
-          target: job.id,
-          projectId: project.id,
-          details: { machineIds },
-        });
-        return job;
+        return submitMachineJob(ctx, actor, project, "FAILBACK_PREPARE", "failback.prepare", machines);
       },
     }),
     defineRoute({
@@ -200,22 +206,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
           "FAILED_BACK",
           "finish the failback launch (recovery mode) first",
         );
-        const machineIds = machines.map((m) => m.id);
-        const job = await submitJob(
-          ctx,
-          "RETURN_TO_NORMAL",
-          project.id,
-          { machineIds },
-          machineIds.map((machineId) => ({ machineId, status: "PENDING" })),
-        );
-        await audit(ctx, {
-          actor,
-          action: "return-to-normal",
-          target: job.id,
-          projectId: project.id,
-          details: { machineIds },
-        });
-        return job;
+        return submitMachineJob(ctx, actor, project, "RETURN_TO_NORMAL", "return-to-normal", machines);
       },
     }),
     defineRoute({

@@ -10,7 +10,11 @@ import type { JobContext } from "../job-handlers.js";
 
 export function cleanupJob(providerFor: (name: string) => Provider) {
   return async (ctx: JobContext): Promise<void> => {
-    const launched = await ctx.state.listLaunchedMachines({ projectId: ctx.job.projectId });
+    const ids = ctx.job.params["launchedMachineIds"];
+    const wanted = new Set(Array.isArray(ids) ? ids.map(String) : []);
+    const launched = (await ctx.state.listLaunchedMachines({ projectId: ctx.job.projectId })).filter((l) =>
+      wanted.has(l.id),
+    );
     for (const l of launched) {
       const machine = await ctx.state.getMachine(l.machineId);
       const removable = l.mode === "test" || machine?.lifecycle === "NORMAL";

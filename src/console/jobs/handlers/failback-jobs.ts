@@ -7,14 +7,30 @@
  * compares hashes and sends only what differs, never the whole disk.
  */
 import { UserError, errorMessage } from "../../../common/errors.js";
+import type { Lifecycle } from "../../../common/states.js";
+import type { MachineRecord } from "../../state/state-store.js";
 import type { JobContext } from "../job-handlers.js";
 
+/**
+ * The machines the route selected (params.machineIds), each still in `lifecycle`: the
+ * route checked that when it accepted the job, but state may have moved since.
+ */
+async function selected(ctx: JobContext, lifecycle: Lifecycle): Promise<MachineRecord[]> {
+  const ids = ctx.job.params["machineIds"];
+  if (!Array.isArray(ids) || ids.length === 0) throw new Error(`Job ${ctx.job.id} names no machines`);
+  const machines: MachineRecord[] = [];
+  for (const id of ids) {
+    const m = await ctx.state.getMachine(String(id));
+    if (!m) throw new UserError(`Machine ${String(id)} no longer exists`, 404);
+    if (m.lifecycle !== lifecycle)
+      throw new UserError(`Machine ${m.name} is ${m.lifecycle}, not ${lifecycle}`, 409);
+    machines.push(m);
+  }
+  return machines;
+}
+
 export async function failbackPrepareJob(ctx: JobContext): Promise<void> {
-  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter(
-    (m) => m.lifecycle === "FAILED_OVER",
-  );
-  if (machines.length === 0)
-    throw new UserError("No machine of this project is failed over: nothing to fail back", 409);
+  const machines = await selected(ctx, "FAILED_OVER");
   await ctx.state.updateProject(ctx.job.projectId, { direction: "FAILBACK" });
   for (const m of machines) {
     const recovery = (await ctx.state.listLaunchedMachines({ machineId: m.id }))
@@ -38,11 +54,7 @@ export async function failbackPrepareJob(ctx: JobContext): Promise<void> {
 }
 
 export async function returnToNormalJob(ctx: JobContext): Promise<void> {
-  const machines = (await ctx.state.listMachines(ctx.job.projectId)).filter(
-    (m) => m.lifecycle === "FAILED_BACK",
-  );
-  if (machines.length === 0)
-    throw new UserError("No machine of this project is failed back: nothing to return", 409);
+  const machines = await selected(ctx, "FAILED_BACK");
   for (const m of machines) {
     try {
       if (!m.failbackBranchId) throw new Error("its failback branch is unknown");
