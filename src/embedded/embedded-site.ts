@@ -5,7 +5,7 @@
  * (console URL, CA, admin API key) for the CLI the first time; later starts keep it.
  */
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { loadClientConfig, writeClientConfig, type ClientConfig } from "../cli/client/client-config.js";
 import { logger, type Logger } from "../common/log.js";
 import { startConsole, type RunningConsole } from "../console/console.js";
@@ -46,7 +46,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite
     host: opts.host ?? "127.0.0.1",
     port: opts.apiPort ?? 8443,
     replicator,
-    jobHandlers: jobHandlers(),
+    jobHandlers: jobHandlers({ launchDir: resolve(opts.dataDir, "launched") }),
     logError: (message, err) => log(`${message}: ${err instanceof Error ? err.message : String(err)}`),
   });
   replicator.link = running.link;

@@ -147,15 +147,16 @@ export class Replicator implements ReplicatorControl {
     }
     const frames = conn.frames();
     let hello: Hello;
+    const timer = setTimeout(() => conn.fail("PROTOCOL", "No HELLO within 15 s"), 15_000);
     try {
-      const timer = setTimeout(() => conn.fail("PROTOCOL", "No HELLO within 15 s"), 15_000);
       const first = await frames.next();
-      clearTimeout(timer);
       if (first.done || first.value.type !== FrameType.HELLO) throw new Error("First frame is not HELLO");
       hello = first.value.body;
     } catch (err) {
       conn.fail("PROTOCOL", `Bad HELLO: ${errorMessage(err)}`);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     const refusal = this.checkHello(hello, identity.machineId, identity.role, a);
     if (refusal) {
@@ -375,8 +376,15 @@ export class Replicator implements ReplicatorControl {
       );
     signal?.throwIfAborted();
     await this.stopCapture(machineId, true);
-    const seq = await session.finish();
-    return { seq };
+    try {
+      return { seq: await session.finish() };
+    } catch (err) {
+      // The launch back failed (the client went away): keep capturing the recovered
+      // machine, which is still the one running, so that a retry misses nothing.
+      const fb = this.assignments.get(machineId)?.failback;
+      if (fb) await this.startCapture(machineId, fb);
+      throw err;
+    }
   }
 
   async returnToNormal(machineId: string, fromTimelineId: string, newTimelineId: string): Promise<void> {

@@ -1,6 +1,7 @@
 /** `lifeboat launch MACHINE... --mode test|recovery|cutover [--pit ...] [--wait]`. */
 import type { Job } from "../../common/model.js";
 import { UsageError } from "../args.js";
+import { resolve } from "node:path";
 import type { Command } from "../command.js";
 import { JSON_FLAG, WAIT_FLAG } from "./common-flags.js";
 import { finishJobCommand } from "./wait-for-job.js";
@@ -31,7 +32,8 @@ export const launch: Command = {
       mode,
       ...(pit === undefined ? {} : { pit }),
       ...(provider === undefined ? {} : { provider }),
-      ...(out === undefined ? {} : { outDir: out }),
+      // The console resolves paths from its own directory: send the operator's as absolute.
+      ...(out === undefined ? {} : { outDir: resolve(out) }),
     });
     return finishJobCommand(io, job, args.boolean("wait"), args.boolean("json"));
   },

@@ -20,7 +20,7 @@ export interface LaunchParams {
   readonly pits: Readonly<Record<string, number>>;
 }
 
-export function launchParams(params: Readonly<Record<string, unknown>>): LaunchParams {
+export function launchParams(params: Readonly<Record<string, unknown>>, defaultOutDir: string): LaunchParams {
   const { mode, provider, outDir, pits } = params;
   if (mode !== "test" && mode !== "recovery" && mode !== "cutover")
     throw new Error(`Launch job has bad mode ${String(mode)}`);
@@ -28,14 +28,15 @@ export function launchParams(params: Readonly<Record<string, unknown>>): LaunchP
   return {
     mode,
     provider: typeof provider === "string" ? provider : "export",
-    outDir: typeof outDir === "string" ? outDir : "launched",
+    outDir: typeof outDir === "string" ? outDir : defaultOutDir,
     pits: pits as Record<string, number>,
   };
 }
 
-export function launchJob(providerFor: (name: string) => Provider) {
+/** `defaultOutDir`: where launched machines go when the request names no directory. */
+export function launchJob(providerFor: (name: string) => Provider, defaultOutDir: string) {
   return async (ctx: JobContext): Promise<void> => {
-    const p = launchParams(ctx.job.params);
+    const p = launchParams(ctx.job.params, defaultOutDir);
     const project = await ctx.state.getProject(ctx.job.projectId);
     if (!project) throw new UserError(`Project ${ctx.job.projectId} no longer exists`, 404);
     const requestedAt = ctx.job.createdAt;
