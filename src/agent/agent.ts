@@ -107,6 +107,8 @@ export class Agent {
     const tracker = this.tracker;
     this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
     this.link.log = this.log;
+    // Learn the project's settings (bandwidth limit) before the first byte goes out.
+    await this.report().catch((err: unknown) => this.log(`Status report failed: ${errorMessage(err)}`));
     const reporter = this.reportLoop(signal);
     let backoff = 500;
     while (!signal.aborted) {
@@ -197,7 +199,11 @@ export class Agent {
 
   /** Sends one status report; reconnects when the console says the timeline moved. */
   async report(): Promise<void> {
-    const answer = await this.console.post<{ timelineId: string }>("/api/agent/status", this.status());
+    const answer = await this.console.post<{ timelineId: string; bandwidthLimitMbps?: number }>(
+      "/api/agent/status",
+      this.status(),
+    );
+    this.link?.limiter.setLimit(((answer.bandwidthLimitMbps ?? 0) * 1_000_000) / 8);
     if (this.link?.connected && answer.timelineId !== this.link.timelineId) {
       this.log(`Console moved this machine to timeline ${answer.timelineId}: reconnecting`);
       this.link.disconnect("timeline changed");

@@ -23,6 +23,7 @@ import {
 } from "../wire/frames.js";
 import { TLS_POLICY } from "../wire/tls-policy.js";
 import type { ReplicationSink, SubmittedBatch } from "./trackers/change-tracker.js";
+import { RateLimiter } from "./rate-limiter.js";
 import { Spool } from "./spool.js";
 
 export interface LinkTls {
@@ -235,6 +236,8 @@ export class ReplicationLink implements ReplicationSink {
   }
 
   private pumping = false;
+  /** The project's bandwidth limit (the console says it in every status answer). */
+  readonly limiter = new RateLimiter();
 
   /** Sends queued batches while the window allows, one write after another (socket backpressure). */
   private pump(): void {
@@ -250,6 +253,7 @@ export class ReplicationLink implements ReplicationSink {
           const bytes = batchWireBytes(batch);
           this.inflight.push({ tag: batch.tag, bytes });
           this.inflightBytes += bytes;
+          await this.limiter.take(bytes);
           this.bytesSent += bytes;
           await conn.send({ type: FrameType.BATCH, body: batch });
         }

@@ -191,7 +191,12 @@ export function agentRoutes(ctx: ApiContext): Route[] {
           maxLagSeconds: maxLag,
         });
         const project = await ctx.state.getProject(machine.projectId);
-        return { timelineId: machine.timelineId, direction: project?.direction ?? "FAILOVER", paused: false };
+        return {
+          timelineId: machine.timelineId,
+          direction: project?.direction ?? "FAILOVER",
+          paused: false,
+          bandwidthLimitMbps: project?.settings.bandwidthLimitMbps ?? 0,
+        };
       },
     }),
     defineRoute({
