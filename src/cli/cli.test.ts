@@ -57,6 +57,26 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.equal(created.code, 0, created.stderr);
     assert.equal((JSON.parse(created.stdout) as { name: string }).name, "prod");
 
+    const settings = await lifeboat(
+      config,
+      "project",
+      "settings",
+      "--project",
+      "prod",
+      "--set",
+      "bandwidthLimitMbps=100",
+      "--set",
+      "rpoTargetSeconds=30",
+      "--json",
+    );
+    assert.equal(settings.code, 0, settings.stderr);
+    const saved = JSON.parse(settings.stdout) as { bandwidthLimitMbps: number; rpoTargetSeconds: number };
+    assert.equal(saved.bandwidthLimitMbps, 100);
+    assert.equal(saved.rpoTargetSeconds, 30);
+    const badSetting = await lifeboat(config, "project", "settings", "--project", "prod", "--set", "speed=9");
+    assert.equal(badSetting.code, 2);
+    assert.match(badSetting.stderr, /Unknown project setting speed/);
+
     const token = await lifeboat(config, "token", "create", "--project", "prod", "--ttl", "2h");
     assert.equal(token.code, 0, token.stderr);
     assert.match(token.stdout, /^lbt1\.[A-Za-z0-9_-]+\n$/);

@@ -7,7 +7,7 @@ import type { Blueprint } from "../../common/model.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { renderTable } from "../output/table.js";
-import { encode, JSON_FLAG, printJson } from "./common-flags.js";
+import { encode, JSON_FLAG, printJson, splitSet } from "./common-flags.js";
 
 const KEYS = [
   "instanceType",
@@ -28,10 +28,7 @@ export function blueprintPatch(
   const patch: Record<string, unknown> = {};
   let tags: Record<string, string> | undefined;
   for (const set of sets) {
-    const eq = set.indexOf("=");
-    if (eq <= 0) throw new UsageError(`Invalid --set ${set}: use key=value`);
-    const key = set.slice(0, eq);
-    const value = set.slice(eq + 1);
+    const { key, value } = splitSet(set);
     if (key.startsWith("tags.") && key.length > 5) {
       tags ??= { ...currentTags };
       if (value === "") delete tags[key.slice(5)];

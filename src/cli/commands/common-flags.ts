@@ -1,5 +1,5 @@
 /** Flags several commands share, and small output helpers they use. */
-import type { FlagSpec } from "../args.js";
+import { UsageError, type FlagSpec } from "../args.js";
 import type { CommandIo } from "../command.js";
 
 export const JSON_FLAG: FlagSpec = { type: "boolean", description: "Print machine-readable JSON only" };
@@ -15,4 +15,11 @@ export function printJson(io: CommandIo, value: unknown): void {
 
 export function encode(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+/** Splits a `--set key=value` flag value. */
+export function splitSet(set: string): { key: string; value: string } {
+  const eq = set.indexOf("=");
+  if (eq <= 0) throw new UsageError(`Invalid --set ${set}: use key=value`);
+  return { key: set.slice(0, eq), value: set.slice(eq + 1) };
 }

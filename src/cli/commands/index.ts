@@ -15,6 +15,7 @@ import { machines } from "./machines.js";
 import { pits } from "./pits.js";
 import { projectCreate } from "./project-create.js";
 import { projectList } from "./project-list.js";
+import { projectSettings } from "./project-settings.js";
 import { cleanup, failbackPrepare, returnToNormal } from "./project-operations.js";
 import { tokenCreate } from "./token-create.js";
 import { tokenRevoke } from "./token-revoke.js";
@@ -28,6 +29,7 @@ export function createCommandRegistry(): CommandRegistry {
     .add(demo)
     .add(projectCreate)
     .add(projectList)
+    .add(projectSettings)
     .add(tokenCreate)
     .add(tokenRevoke)
     .add(machines)

@@ -1,0 +1,67 @@
+/**
+ * `lifeboat project settings P [--set key=value ...]`: shows or changes a project's
+ * replication settings. Keys: bandwidthLimitMbps (0 = unlimited), pitRetentionSeconds,
+ * testedRecentlyDays, rpoTargetSeconds, stagingLocation.
+ */
+import type { Project, ProjectSettings } from "../../common/model.js";
+import { UsageError } from "../args.js";
+import type { Command } from "../command.js";
+import { renderTable } from "../output/table.js";
+import { encode, JSON_FLAG, PROJECT_FLAG, printJson, splitSet } from "./common-flags.js";
+
+const NUMERIC = [
+  "bandwidthLimitMbps",
+  "pitRetentionSeconds",
+  "testedRecentlyDays",
+  "rpoTargetSeconds",
+] as const;
+
+export function settingsPatch(
+  sets: readonly string[],
+): Partial<Record<keyof ProjectSettings, string | number>> {
+  const patch: Partial<Record<keyof ProjectSettings, string | number>> = {};
+  for (const set of sets) {
+    const { key, value } = splitSet(set);
+    if ((NUMERIC as readonly string[]).includes(key)) {
+      if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`Invalid --set ${set}: ${key} is a number >= 0`);
+      patch[key as (typeof NUMERIC)[number]] = Number(value);
+    } else if (key === "stagingLocation") {
+      patch.stagingLocation = value;
+    } else {
+      throw new UsageError(
+        `Unknown project setting ${key}: use one of ${[...NUMERIC, "stagingLocation"].join(", ")}`,
+      );
+    }
+  }
+  return patch;
+}
+
+export const projectSettings: Command = {
+  name: "project settings",
+  summary: "Show or change a project's replication settings (bandwidth limit, PIT retention, RPO target)",
+  flags: {
+    project: PROJECT_FLAG,
+    set: {
+      type: "string",
+      multiple: true,
+      description: "Change a setting: key=value (repeatable)",
+      placeholder: "KEY=VALUE",
+    },
+    json: JSON_FLAG,
+  },
+  async run(args, io) {
+    const path = `/api/projects/${encode(args.required("project", this.name))}`;
+    const sets = args.strings("set");
+    const project =
+      sets.length > 0
+        ? await io.client().request<Project>("PATCH", path, { settings: settingsPatch(sets) })
+        : await io.client().get<Project>(path);
+    if (args.boolean("json")) return printJson(io, project.settings);
+    io.stdout.write(
+      renderTable(
+        ["SETTING", "VALUE"],
+        Object.entries(project.settings).map(([k, v]) => [k, String(v)]),
+      ),
+    );
+  },
+};
