@@ -106,7 +106,12 @@ test("agent status: needs a source certificate; stores the report and the max la
 
     const first = await reportStatus(tc, agent, { lagSeconds: 9 });
     assert.equal(first.status, 200);
-    assert.deepEqual(first.body, { timelineId: agent.timelineId, direction: "FAILOVER", paused: false });
+    assert.deepEqual(first.body, {
+      timelineId: agent.timelineId,
+      direction: "FAILOVER",
+      paused: false,
+      bandwidthLimitMbps: 0,
+    });
     await reportStatus(tc, agent, { lagSeconds: 3 });
     const machine = await tc.request("GET", `/api/machines/${agent.machineId}`);
     const replication = machine.body["replication"] as { state: string; lagSeconds: number };
