@@ -7,7 +7,7 @@
  * state directory without a full resync.
  */
 import { cpus, hostname, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../common/errors.js";
 import { parseInstallToken } from "../common/install-token.js";
@@ -66,7 +66,9 @@ export class Agent {
   }
 
   /** Loads the identity from the state dir, or registers with the token. Exits early on refusal. */
-  static async start(opts: AgentOptions): Promise<Agent> {
+  static async start(options: AgentOptions): Promise<Agent> {
+    // Disks are recorded with absolute paths, so a later start from another directory finds them.
+    const opts: AgentOptions = { ...options, disks: options.disks.map((d) => resolve(d)) };
     const log = opts.log ?? logger("agent");
     let identity = await loadIdentity(opts.stateDir);
     if (!identity) {
@@ -81,8 +83,7 @@ export class Agent {
         `This agent replicates ${identity.disks.map((d) => d.path).join(", ")}; to protect other disks use another --state-dir`,
       );
     }
-    const agent = new Agent(identity, opts, log);
-    return agent;
+    return new Agent(identity, opts, log);
   }
 
   /** Replicates until `stop`. */

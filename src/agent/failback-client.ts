@@ -18,7 +18,7 @@ import { newKeyPair } from "./agent-identity.js";
 import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
-import { ReplicationLink } from "./replication-link.js";
+import { dialReplicator } from "./dial-replicator.js";
 
 export interface FailbackClientOptions {
   readonly token: string;
@@ -81,18 +81,16 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
     let backoff = 500;
     while (true) {
       opts.signal?.throwIfAborted();
-      const link = new ReplicationLink({
+      const dial = {
         host: reg.replicator.host,
         port: reg.replicator.port,
         tls,
         machineId: opts.machineId,
-        role: "failback",
+        role: "failback" as const,
         disks: disks.map((d, i) => ({ id: `disk${i}`, sizeBytes: d.sizeBytes })),
-        spoolDir: "",
-        spoolLimitBytes: 0,
-      });
+      };
       try {
-        const conn = await link.connectRaw(opts.signal ?? new AbortController().signal);
+        const conn = await dialReplicator(dial, opts.signal ?? new AbortController().signal);
         backoff = 500;
         // Send our hashes; the replicator answers with the chunks that differ.
         const buf = Buffer.allocUnsafe(READ);

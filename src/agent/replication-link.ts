@@ -5,40 +5,25 @@
  * order. It is the ReplicationSink the tracker writes to; while disconnected, batches
  * still go into the spool (bounded) and are sent after the next connect.
  */
-import { connect, type TLSSocket } from "node:tls";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ProtocolError } from "../common/errors.js";
 import { batchWireBytes } from "../wire/codec.js";
-import { FrameSocket, PeerError } from "../wire/frame-socket.js";
+import { PeerError, type FrameSocket } from "../wire/frame-socket.js";
 import {
   CHUNK_SIZE,
   FrameType,
-  PROTOCOL_VERSION,
   type Batch,
   type Frame,
-  type Role,
   type Welcome,
   type WireExtent,
 } from "../wire/frames.js";
-import { TLS_POLICY } from "../wire/tls-policy.js";
 import type { ReplicationSink, SubmittedBatch } from "./trackers/change-tracker.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { dialReplicator, type DialOptions } from "./dial-replicator.js";
 import { Spool } from "./spool.js";
 
-export interface LinkTls {
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly caPem: string;
-}
-
-export interface ReplicationLinkOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly tls: LinkTls;
-  readonly machineId: string;
-  readonly role: Role;
-  readonly disks: readonly { readonly id: string; readonly sizeBytes: number }[];
+export interface ReplicationLinkOptions extends DialOptions {
   readonly spoolDir: string;
   readonly spoolLimitBytes: number;
 }
@@ -87,7 +72,7 @@ export class ReplicationLink implements ReplicationSink {
 
   /** Connects, says HELLO, resumes the spool. Rejects on refusal (PeerError) or network error. */
   async connect(signal: AbortSignal): Promise<Welcome> {
-    const { socket: conn, frames, welcome } = await this.connectRaw(signal);
+    const { socket: conn, frames, welcome } = await dialReplicator(this.opts, signal);
     this.conn = conn;
     this.lastError = null;
     this.windowBytes = Math.max(CHUNK_SIZE, welcome.windowBytes);
@@ -95,57 +80,6 @@ export class ReplicationLink implements ReplicationSink {
     void this.readLoop(conn, frames);
     this.pump();
     return welcome;
-  }
-
-  /** Connects and exchanges HELLO/WELCOME only; the caller drives the frames (failback client). */
-  async connectRaw(
-    signal: AbortSignal,
-  ): Promise<{ socket: FrameSocket; frames: AsyncGenerator<Frame>; welcome: Welcome }> {
-    signal.throwIfAborted();
-    const socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = connect({
-        host: this.opts.host,
-        port: this.opts.port,
-        ca: this.opts.tls.caPem,
-        cert: this.opts.tls.certPem,
-        key: this.opts.tls.keyPem,
-        servername: this.opts.host === "127.0.0.1" ? "localhost" : this.opts.host,
-        ...TLS_POLICY,
-      });
-      const fail = (err: Error): void => {
-        s.destroy();
-        reject(err);
-      };
-      s.once("secureConnect", () => {
-        s.off("error", fail);
-        resolve(s);
-      });
-      s.once("error", fail);
-      signal.addEventListener("abort", () => fail(new Error("aborted")), { once: true });
-    });
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 10_000);
-    const conn = new FrameSocket(socket);
-    const frames = conn.frames();
-    try {
-      await conn.send({
-        type: FrameType.HELLO,
-        body: {
-          version: PROTOCOL_VERSION,
-          role: this.opts.role,
-          machineId: this.opts.machineId,
-          disks: this.opts.disks,
-          chunkSize: CHUNK_SIZE,
-        },
-      });
-      const first = await frames.next();
-      if (first.done || first.value.type !== FrameType.WELCOME)
-        throw new ProtocolError("Replicator did not answer HELLO with WELCOME");
-      return { socket: conn, frames, welcome: first.value.body };
-    } catch (err) {
-      conn.close();
-      throw err;
-    }
   }
 
   /** Resolves with the error when the current connection ends. */
