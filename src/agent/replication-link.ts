@@ -9,7 +9,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ProtocolError } from "../common/errors.js";
 import { batchWireBytes } from "../wire/codec.js";
-import { PeerError, type FrameSocket } from "../wire/frame-socket.js";
+import type { FrameSocket } from "../wire/frame-socket.js";
 import {
   CHUNK_SIZE,
   FrameType,
@@ -90,7 +90,9 @@ export class ReplicationLink implements ReplicationSink {
 
   /** Drops the connection (the next connect starts over). */
   disconnect(reason: string): void {
-    this.conn?.close();
+    const conn = this.conn;
+    if (!conn) return;
+    conn.close();
     this.onClosed(new Error(reason));
   }
 
@@ -160,8 +162,7 @@ export class ReplicationLink implements ReplicationSink {
 
   private onClosed(err: Error): void {
     this.conn = null;
-    this.lastError = err instanceof PeerError ? err : (this.lastError ?? err);
-    if (!(err instanceof PeerError)) this.lastError = err;
+    this.lastError = err;
     for (const w of this.compareWaiters) w.reject(err);
     this.compareWaiters = [];
     const waiters = this.closedWaiters;

@@ -25,7 +25,6 @@ export class FailbackSession {
   private ackedSeq = -1;
   private sentBytes = 0;
   private finishing: { resolve(seq: number): void; reject(err: Error): void } | null = null;
-  private ackWaiters: (() => void)[] = [];
   private ended = false;
 
   constructor(
@@ -219,9 +218,6 @@ export class FailbackSession {
   private report(): void {
     const totalBytes = this.branch.info.disks.reduce((s, d) => s + d.sizeBytes, 0);
     this.onProgress({ sentBytes: this.sentBytes, totalBytes, caughtUp: this.caughtUp });
-    const waiters = this.ackWaiters;
-    this.ackWaiters = [];
-    for (const w of waiters) w();
   }
 
   /** Resolves with the final seq once the client holds everything and confirmed FINISHED. */
