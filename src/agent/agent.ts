@@ -172,12 +172,17 @@ export class Agent {
         ? (elapsed * (100 - progressPercent)) / progressPercent
         : null;
     const perDisk = totalBytes > 0 && p ? p.replicatedBytes / totalBytes : 0;
+    const busy =
+      p?.changingSince != null && Date.now() - p.changingSince > 10_000
+        ? `Disks change during every scan pass since ${new Date(p.changingSince).toISOString()}: no new PIT until a pass sees them still`
+        : undefined;
+    const reason = this.reason && state !== "CONTINUOUS" ? this.reason : busy;
     return {
       state,
       progressPercent: Math.round(progressPercent * 10) / 10,
       lagSeconds: p?.durableAsOf ? Math.max(0, (Date.now() - p.durableAsOf) / 1000) : null,
       etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds),
-      ...(this.reason && state !== "CONTINUOUS" ? { reason: this.reason } : {}),
+      ...(reason ? { reason } : {}),
       disks: this.identity.disks.map((d) => ({
         id: d.id,
         totalBytes: d.sizeBytes,

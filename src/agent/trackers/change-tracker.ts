@@ -6,8 +6,8 @@
  *
  * Contract:
  * - a batch's extents are CHUNK_SIZE-aligned (the last chunk of a disk may be short);
- * - after every full pass the tracker marks a consistent point, which lets the standby cut
- *   a PIT: the image at that point is crash-consistent across all the machine's disks;
+ * - it marks a consistent point only where the image it sent is crash-consistent across all
+ *   the machine's disks (the standby cuts PITs there and nowhere else);
  * - the tracker never treats a chunk as replicated before the sink acknowledged it durable.
  */
 import type { Batch, WireExtent } from "../../wire/frames.js";
@@ -52,6 +52,8 @@ export interface TrackerProgress {
   readonly rescannedBytes: number;
   /** The standby holds the disks as they were at this time (ms since epoch); null before the first full pass. */
   readonly durableAsOf: number | null;
+  /** Since when every pass has seen the disks change while reading them (no new PIT); null if the last pass was still. */
+  readonly changingSince: number | null;
   readonly phase: "idle" | "compare" | "initial" | "continuous";
 }
 

@@ -117,3 +117,53 @@ test("ScanTracker.prepare() with a timeline it does not know compares hashes and
     }
   });
 });
+
+test("ScanTracker marks no consistent point for a pass during which a disk changed; the next still pass does", async () => {
+  await withTempDir(async (dir) => {
+    const image = join(dir, "disk.img");
+    await makeImage(image, 16, 8);
+    const store = await LayeredStore.open(join(dir, "store"));
+    try {
+      const t = await store.createTimeline("t1", [{ id: "disk0", sizeBytes: 16 * MiB }]);
+      const cutter = new PitCutter(t, () => undefined);
+      const sink = new TimelineSink(t, cutter);
+      const marks: boolean[] = [];
+      let writeDuringPass = true;
+      const watching: ReplicationSink = {
+        submit: async (extents, consistent, signal) => {
+          marks.push(consistent);
+          if (writeDuringPass) {
+            // A writer touches the disk while the pass is reading it.
+            writeDuringPass = false;
+            const fh = await open(image, "r+");
+            await fh.write(randomBytes(4096), 0, 4096, 4096);
+            await fh.close();
+          }
+          return sink.submit(extents, consistent, signal);
+        },
+        compare: (disk, first, hashes, signal) => sink.compare(disk, first, hashes, signal),
+      };
+      const tracker = await ScanTracker.open({
+        disks: [{ path: image, sizeBytes: 16 * MiB }],
+        stateDir: join(dir, "state"),
+        batchBytes: MiB,
+      });
+      const signal = new AbortController().signal;
+      await tracker.prepare({ timelineId: "t1", fresh: true }, watching, signal);
+      await tracker.passNow(watching, signal);
+      assert.ok(marks.length > 1, "the pass sent several batches");
+      assert.ok(!marks.includes(true), "a pass that saw the disk change marked a consistent point");
+      assert.notEqual(tracker.progress().changingSince, null);
+      marks.length = 0;
+      await tracker.passNow(watching, signal);
+      assert.equal(marks.at(-1), true, "the still pass marked no consistent point");
+      assert.equal(tracker.progress().changingSince, null);
+      await sink.drain();
+      assert.equal(await timelineSha(t), await sha256Of(image));
+      await tracker.close();
+      await cutter.flush();
+    } finally {
+      await store.close();
+    }
+  });
+});

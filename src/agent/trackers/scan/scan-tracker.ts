@@ -2,7 +2,11 @@
  * The scan tracker: works on any file or block device. Each pass reads every disk, hashes
  * each 64 KiB chunk and sends the chunks whose hash differs from what the standby holds
  * (the hash maps, kept on disk) or was last sent. A pass over all disks ends with a
- * consistent point, so the RPO is one pass. A regular file whose ctime, mtime and size are
+ * consistent point (a PIT) when no disk changed while the pass read it (regular files:
+ * ctime, mtime and size unchanged from the start of its read to the end of the pass; this
+ * sees changes at the filesystem's timestamp granularity, and a block device gives no such
+ * signal); a pass that saw a change sends what it read but no consistent point, and the
+ * next pass starts at once. So the RPO is about one pass. A regular file whose ctime, mtime and size are
  * unchanged since the start of the previous pass is skipped, except for a full read every
  * `fullPassEveryMs`; block devices are always read.
  */
@@ -75,6 +79,10 @@ export class ScanTracker implements ChangeTracker {
   private timelineId = "";
   private state: TrackerState;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** Start of the first of the latest passes that saw a disk change while reading it; null after a still pass. */
+  private changingSince: number | null = null;
+  /** Data went to the sink after the last consistent point. */
+  private unmarked = false;
   /** Newest tag whose batch (and every one before it) is recorded in the hash maps in memory. */
   private ackedTag = 0;
   private checkpointedTag = 0;
@@ -157,7 +165,8 @@ export class ScanTracker implements ChangeTracker {
     while (!signal.aborted) {
       await this.passNow(sink, signal);
       try {
-        await sleep(interval, undefined, { signal });
+        // After a pass that saw the disks change, look again at once for a still moment.
+        await sleep(this.changingSince === null ? interval : 20, undefined, { signal });
       } catch {
         return;
       }
@@ -184,6 +193,7 @@ export class ScanTracker implements ChangeTracker {
       const chunks = pendingChunks;
       const data = batchData;
       const submitted = await sink.submit(extents, consistent, signal);
+      this.unmarked = !consistent;
       extents = [];
       pendingChunks = [];
       batchData = 0;
@@ -204,11 +214,13 @@ export class ScanTracker implements ChangeTracker {
       );
     };
 
+    const preKeys: (string | null)[] = [];
+    let stable = false;
     try {
       const buf = Buffer.allocUnsafe(READ_BYTES);
       for (const d of this.disks) {
-        const stat = await d.fh.stat({ bigint: true });
-        const statKey = stat.isFile() ? `${stat.ctimeNs}/${stat.mtimeNs}/${stat.size}` : null;
+        const statKey = await statKeyOf(d.fh);
+        preKeys.push(statKey);
         const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
         if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
           this.scannedBytes += d.spec.sizeBytes;
@@ -258,13 +270,25 @@ export class ScanTracker implements ChangeTracker {
         d.lastStat = statKey;
         d.lastFullReadAt = passStart;
       }
-      if (extents.length > 0 || submittedAny) await flushBatch(true);
+      // The pass is a crash-consistent image only if no disk changed between the start of its
+      // read and now: then, at this instant, every disk holds exactly what was read.
+      stable = true;
+      for (const [i, d] of this.disks.entries()) {
+        const key = preKeys[i];
+        if (key !== null && key !== undefined && (await statKeyOf(d.fh)) !== key) stable = false;
+      }
+      // Mark a consistent point when still and anything went out since the last mark (also
+      // data an earlier, moving pass sent); a moving pass only sends what it has left.
+      if (stable && (extents.length > 0 || submittedAny || this.unmarked)) await flushBatch(true);
+      else if (extents.length > 0) await flushBatch(false);
     } catch (err) {
       // Chunks marked as sent whose batch never reached the sink must be found again by
       // the next pass: forget them, or they would look replicated and never be sent.
       for (const c of pendingChunks) if (c.d.sent.get(c.chunk) === c.hash) c.d.sent.delete(c.chunk);
       throw err;
     }
+    if (stable) this.changingSince = null;
+    else this.changingSince ??= passStart;
     const last = this.lastSubmitted;
     const markDurable = (): void => {
       this.durableAsOf = Math.max(this.durableAsOf ?? 0, passStart);
@@ -309,6 +333,7 @@ export class ScanTracker implements ChangeTracker {
       backlogBytes: this.backlogBytes,
       rescannedBytes: this.rescannedBytes,
       durableAsOf: this.durableAsOf,
+      changingSince: this.changingSince,
       phase: this.phase,
     };
   }
@@ -347,6 +372,12 @@ export class ScanTracker implements ChangeTracker {
     await this.flush();
     for (const d of this.disks) await d.fh.close();
   }
+}
+
+/** What changes when a regular file is written (ctime, mtime, size); null for a block device. */
+async function statKeyOf(fh: FileHandle): Promise<string | null> {
+  const st = await fh.stat({ bigint: true });
+  return st.isFile() ? `${st.ctimeNs}/${st.mtimeNs}/${st.size}` : null;
 }
 
 async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
