@@ -14,7 +14,14 @@ import { logger, type Logger } from "../common/log.js";
 import type { ConsoleLink, ReplicatorControl, ReplicatorEndpoint } from "../console/replicator-control.js";
 import type { DiskSpec, Pit, StagingStore, Timeline } from "../store/staging-store.js";
 import { FrameSocket } from "../wire/frame-socket.js";
-import { DEFAULT_PORT, FrameType, type Frame, type Hello } from "../wire/frames.js";
+import {
+  CHUNK_SIZE,
+  DEFAULT_PORT,
+  FrameType,
+  PROTOCOL_VERSION,
+  type Frame,
+  type Hello,
+} from "../wire/frames.js";
 import { peerIdentity } from "../wire/peer-identity.js";
 import { TLS_POLICY } from "../wire/tls-policy.js";
 import { ScanTracker } from "../agent/trackers/scan/scan-tracker.js";
@@ -74,8 +81,6 @@ export class Replicator implements ReplicatorControl {
   private readonly log: Logger;
   private saving: Promise<void> = Promise.resolve();
   link: ConsoleLink = NO_LINK;
-  /** Data bytes received from agents since start. */
-  bytesReceived = 0;
 
   private constructor(private readonly opts: ReplicatorOptions) {
     this.log = opts.log ?? logger("replicator");
@@ -179,9 +184,9 @@ export class Replicator implements ReplicatorControl {
         code: "AUTH",
         message: `Certificate is for ${machineId} (${role}), HELLO says ${hello.machineId} (${hello.role})`,
       };
-    if (hello.version !== 1)
+    if (hello.version !== PROTOCOL_VERSION)
       return { code: "PROTOCOL", message: `Unsupported protocol version ${hello.version}` };
-    if (hello.chunkSize !== 65536)
+    if (hello.chunkSize !== CHUNK_SIZE)
       return { code: "PROTOCOL", message: `Unsupported chunk size ${hello.chunkSize}` };
     const layout = (d: readonly { sizeBytes: number }[]): string => d.map((x) => x.sizeBytes).join(",");
     if (layout(hello.disks) !== layout(a.disks))
@@ -219,7 +224,6 @@ export class Replicator implements ReplicatorControl {
       pits: this.cutterFor(machineId, timeline),
       windowBytes: this.opts.windowBytes ?? 64 * 1024 * 1024,
       log: this.log,
-      onBytes: (n) => (this.bytesReceived += n),
     });
     this.log(
       `Source ${machineId} connected to timeline ${timeline.info.id} (last tag ${timeline.lastTag() ?? "none"})`,
@@ -340,7 +344,7 @@ export class Replicator implements ReplicatorControl {
     const branch = this.opts.store.timeline(fb.branchId);
     const tracker = await ScanTracker.open({
       disks: fb.recoveredDisks.map((path, i) => ({ path, sizeBytes: branch.info.disks[i]!.sizeBytes })),
-      stateDir: await ensureDir(join(this.opts.dataDir, "captures", machineId)),
+      stateDir: join(this.opts.dataDir, "captures", machineId),
       intervalMs: 1000,
     });
     const sink = new TimelineSink(branch, this.cutterFor(machineId, branch));
@@ -408,9 +412,4 @@ export class Replicator implements ReplicatorControl {
     for (const s of this.sources.values()) s.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
-}
-
-async function ensureDir(path: string): Promise<string> {
-  await mkdir(path, { recursive: true });
-  return path;
 }

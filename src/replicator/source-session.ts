@@ -5,6 +5,7 @@
  * Appends are applied strictly in order, each only after the previous one is durable. A frame that does not
  * parse closes the connection before any of it reaches the store.
  */
+import { chunkCount } from "../common/chunk-hash.js";
 import { ProtocolError, errorMessage } from "../common/errors.js";
 import type { Timeline } from "../store/staging-store.js";
 import type { FrameSocket } from "../wire/frame-socket.js";
@@ -20,7 +21,6 @@ export interface SourceSessionOptions {
   readonly pits: PitCutter;
   readonly windowBytes: number;
   readonly log: (message: string) => void;
-  readonly onBytes: (bytes: number) => void;
 }
 
 export class SourceSession {
@@ -78,9 +78,6 @@ export class SourceSession {
           `BATCH ${batch.tag}: extent at ${e.offset}+${e.length} is beyond disk ${disk.id}`,
         );
     }
-    let bytes = 0;
-    for (const e of batch.extents) bytes += e.kind === "data" ? e.length : 0;
-    this.o.onBytes(bytes);
     const duplicate = batch.tag <= this.lastTag;
     if (!duplicate) this.lastTag = batch.tag;
     // Appends run one after another: batch N+1 is stored only once batch N is durable, so a
@@ -110,8 +107,7 @@ export class SourceSession {
     const { timeline, conn } = this.o;
     const disk = timeline.info.disks[h.disk];
     if (!disk) throw new ProtocolError(`HASHES: unknown disk index ${h.disk}`);
-    const chunks = Math.ceil(disk.sizeBytes / 65536);
-    if (h.firstChunk + h.hashes.length > chunks)
+    if (h.firstChunk + h.hashes.length > chunkCount(disk.sizeBytes))
       throw new ProtocolError(`HASHES: chunks beyond disk ${disk.id}`);
     const seq = await this.chain;
     const ours = await timelineHashes(timeline, h.disk, h.firstChunk, h.hashes.length, seq, signal);
