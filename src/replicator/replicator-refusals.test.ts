@@ -215,3 +215,65 @@ test("Replicator closes a connection on a malformed, truncated or out-of-range f
     await removeDir(fx.dir);
   }
 });
+
+test("Replicator welcomes a newer connection of a machine only after the older one's appends are stored", async () => {
+  const fx = await startSite();
+  try {
+    const a = await register(fx, await createProjectToken(fx.api), "a");
+    // register() made a 4 MiB disk: 16 batches of 256 KiB cover it.
+    const batches = Array.from({ length: 16 }, (_, i) =>
+      Buffer.concat(
+        encodeFrame({
+          type: FrameType.BATCH,
+          body: {
+            tag: i + 1,
+            consistent: false,
+            extents: [
+              {
+                disk: 0,
+                offset: i * 262144,
+                length: 262144,
+                kind: "data",
+                data: Buffer.alloc(262144, i + 1),
+              },
+            ],
+          },
+        }),
+      ),
+    );
+    const first = await dial(fx, a);
+    const firstAck = new Promise<void>((resolve) => {
+      const reader = new FrameReader();
+      first.on("data", (d: Buffer) => {
+        if (reader.push(d).some((f) => f.type === FrameType.ACK)) resolve();
+      });
+    });
+    first.on("error", () => undefined);
+    first.write(hello(a));
+    for (const b of batches) first.write(b);
+    await firstAck; // the rest are queued behind it in the old session
+
+    const second = await dial(fx, a);
+    const welcome = await new Promise<Frame>((resolve) => {
+      const reader = new FrameReader();
+      second.on("data", (d: Buffer) => {
+        const w = reader.push(d).find((f) => f.type === FrameType.WELCOME);
+        if (w) resolve(w);
+      });
+      second.write(hello(a));
+    });
+    assert.ok(welcome.type === FrameType.WELCOME);
+    const told = welcome.body.lastTag;
+    await new Promise((r) => setTimeout(r, 500));
+    const t = fx.site.replicator.openTimeline(`tl-${a.machineId}-1`);
+    assert.equal(
+      t.lastTag() ?? null,
+      told,
+      "the old session appended after the new one was told where to resume",
+    );
+    second.destroy();
+  } finally {
+    await fx.close();
+    await removeDir(fx.dir);
+  }
+});

@@ -73,7 +73,8 @@ export class Replicator implements ReplicatorControl {
   private server: Server | null = null;
   private port = 0;
   private assignments = new Map<string, Assignment>();
-  private readonly sources = new Map<string, FrameSocket>();
+  /** The current source connection of each machine, and when its session has finished. */
+  private readonly sources = new Map<string, { conn: FrameSocket; done: Promise<void> }>();
   private readonly failbacks = new Map<string, FailbackSession>();
   private readonly captures = new Map<string, Capture>();
   private readonly cutters = new Map<string, PitCutter>();
@@ -213,30 +214,45 @@ export class Replicator implements ReplicatorControl {
     conn: FrameSocket,
     frames: AsyncGenerator<Frame>,
   ): Promise<void> {
-    this.sources.get(machineId)?.close(); // the newest connection of a machine wins
-    this.sources.set(machineId, conn);
-    const timeline = this.opts.store.timeline(a.timelineId);
-    const session = new SourceSession({
-      conn,
-      frames,
-      machineId,
-      timeline,
-      pits: this.cutterFor(machineId, timeline),
-      windowBytes: this.opts.windowBytes ?? 64 * 1024 * 1024,
-      log: this.log,
-    });
-    this.log(
-      `Source ${machineId} connected to timeline ${timeline.info.id} (last tag ${timeline.lastTag() ?? "none"})`,
-    );
-    this.link.connectionChanged(machineId, "source", true);
+    // The newest connection of a machine wins, but only once the old session's appends are
+    // all stored: it reads lastTag for its WELCOME, and two sessions must never append the
+    // same machine's batches side by side.
+    const previous = this.sources.get(machineId);
+    let finished!: () => void;
+    this.sources.set(machineId, { conn, done: new Promise<void>((resolve) => (finished = resolve)) });
     try {
+      if (previous) {
+        previous.conn.close();
+        await previous.done;
+      }
+      // While it waited, this connection may have been replaced, or the machine failed over.
+      if (conn.closed) return;
+      if (a.direction !== "FAILOVER") {
+        conn.fail("STATE", `Machine ${machineId} is being failed back: replication is reversed`);
+        return;
+      }
+      const timeline = this.opts.store.timeline(a.timelineId);
+      const session = new SourceSession({
+        conn,
+        frames,
+        machineId,
+        timeline,
+        pits: this.cutterFor(machineId, timeline),
+        windowBytes: this.opts.windowBytes ?? 64 * 1024 * 1024,
+        log: this.log,
+      });
+      this.log(
+        `Source ${machineId} connected to timeline ${timeline.info.id} (last tag ${timeline.lastTag() ?? "none"})`,
+      );
+      this.link.connectionChanged(machineId, "source", true);
       await session.run(this.abort.signal);
     } finally {
-      if (this.sources.get(machineId) === conn) {
+      if (this.sources.get(machineId)?.conn === conn) {
         this.sources.delete(machineId);
         this.link.connectionChanged(machineId, "source", false);
       }
       conn.close();
+      finished();
     }
   }
 
@@ -331,7 +347,7 @@ export class Replicator implements ReplicatorControl {
     await this.save();
     this.sources
       .get(machineId)
-      ?.fail("STATE", `Machine ${machineId} is being failed back: replication is reversed`);
+      ?.conn.fail("STATE", `Machine ${machineId} is being failed back: replication is reversed`);
     await this.startCapture(machineId, a.failback);
   }
 
@@ -409,7 +425,7 @@ export class Replicator implements ReplicatorControl {
     this.abort.abort();
     for (const c of this.cutters.values()) await c.flush();
     for (const id of [...this.captures.keys()]) await this.stopCapture(id, false);
-    for (const s of this.sources.values()) s.close();
+    for (const s of this.sources.values()) s.conn.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }
