@@ -5,8 +5,9 @@
  * NIC or MAC changes nothing.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurably } from "../common/durable-file.js";
 
 export interface AgentIdentity {
   readonly machineId: string;
@@ -46,7 +47,5 @@ export async function saveIdentity(
   file = "identity.json",
 ): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, file);
-  await writeFile(`${path}.tmp`, JSON.stringify(identity, null, 2), { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  await writeFileDurably(join(stateDir, file), JSON.stringify(identity, null, 2), 0o600);
 }

@@ -3,9 +3,10 @@
  * the staging timeline named in the file header. A hash is written here only after the
  * replicator acknowledged the chunk durable, so a stale file only costs re-sending; it can
  * never hide a change. File: 16-byte magic+count header, timeline id (64 bytes, padded),
- * then count × u64 little-endian. Replaced atomically (write temp, fsync, rename).
+ * then count × u64 little-endian. Replaced atomically and durably (writeFileDurably).
  */
-import { open, rename, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileDurably } from "../common/durable-file.js";
 import { UNKNOWN_HASH } from "../common/chunk-hash.js";
 
 const MAGIC = Buffer.from("LBHMAP01");
@@ -66,14 +67,6 @@ export class HashMap {
     buf.writeUInt32LE(this.hashes.length, 8);
     buf.write(this.timelineId.slice(0, 64), 16, "utf8");
     for (let i = 0; i < this.hashes.length; i++) buf.writeBigUInt64LE(this.hashes[i]!, HEADER + i * 8);
-    const tmp = `${this.path}.tmp`;
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(buf);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
+    await writeFileDurably(this.path, buf);
   }
 }

@@ -7,8 +7,9 @@
  * `replicator.json` under its data directory so a restart knows its machines.
  */
 import { createServer, type Server, type TLSSocket } from "node:tls";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurably } from "../common/durable-file.js";
 import { UserError, errorMessage } from "../common/errors.js";
 import { logger, type Logger } from "../common/log.js";
 import type { ConsoleLink, ReplicatorControl, ReplicatorEndpoint } from "../console/replicator-control.js";
@@ -293,14 +294,11 @@ export class Replicator implements ReplicatorControl {
   }
 
   private async save(): Promise<void> {
-    const write = async (): Promise<void> => {
-      const path = join(this.opts.dataDir, "replicator.json");
-      await writeFile(
-        `${path}.tmp`,
+    const write = (): Promise<void> =>
+      writeFileDurably(
+        join(this.opts.dataDir, "replicator.json"),
         JSON.stringify({ assignments: Object.fromEntries(this.assignments) }, null, 2),
       );
-      await rename(`${path}.tmp`, path);
-    };
     this.saving = this.saving.then(write, write);
     await this.saving;
   }

@@ -3,18 +3,10 @@
  * positional write that finishes partial writes, a directory fsync (so a created, renamed
  * or unlinked name survives a crash), and exact-length positional reads.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { CorruptionError } from "../../common/errors.js";
 
-/** fsyncs a directory so that names created, renamed or removed in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export { fsyncDir } from "../../common/durable-file.js";
 
 /** Writes every buffer at `position`, in order, continuing after short writes. Returns the byte count. */
 export async function writeAllAt(

@@ -6,8 +6,9 @@
  * `dropTimeline(id)` removes it, and the other timelines keep working.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurably } from "../../common/durable-file.js";
 import { CorruptionError, UserError, errorMessage } from "../../common/errors.js";
 import type { BranchBase, DiskSpec, StagingStore, Timeline, TimelineInfo } from "../staging-store.js";
 import { fsyncDir } from "./fs-util.js";
@@ -89,10 +90,7 @@ export class LayeredStore implements StagingStore {
     try {
       text = await readFile(path, "utf8");
     } catch {
-      const tmp = `${path}.tmp`;
-      await writeFile(tmp, JSON.stringify({ format: STORE_FORMAT, version: 1 }) + "\n", { flush: true });
-      await rename(tmp, path);
-      await fsyncDir(this.dir);
+      await writeFileDurably(path, JSON.stringify({ format: STORE_FORMAT, version: 1 }) + "\n");
       return;
     }
     let parsed: { format?: unknown; version?: unknown } | undefined;

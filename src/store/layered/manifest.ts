@@ -5,12 +5,12 @@
  * atomically (write temp, fsync, rename, fsync directory) so a crash leaves the old or
  * the new one, never a mix.
  */
-import { readFile, rename, rm, writeFile, open } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { xxh64 } from "@node-rs/xxhash";
 import { CorruptionError } from "../../common/errors.js";
 import type { BranchBase, DiskSpec, Pit } from "../staging-store.js";
-import { fsyncDir } from "./fs-util.js";
+import { writeFileDurably } from "../../common/durable-file.js";
 
 export const MANIFEST_FILE = "manifest.json";
 const MANIFEST_TMP = "manifest.json.tmp";
@@ -40,16 +40,8 @@ function checksumOf(text: string): string {
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   const body = JSON.stringify(manifest);
   const text = `{"checksum":"${checksumOf(body)}","body":${body}}\n`;
-  const tmp = join(dir, MANIFEST_TMP);
-  const handle = await open(tmp, "w");
-  try {
-    await writeFile(handle, text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, join(dir, MANIFEST_FILE));
-  await fsyncDir(dir);
+  // Temp file manifest.json.tmp (readManifest removes a leftover one), fsync, rename, fsync dir.
+  await writeFileDurably(join(dir, MANIFEST_FILE), text);
 }
 
 export async function readManifest(dir: string): Promise<Manifest> {

@@ -10,7 +10,7 @@
  * unchanged since the start of the previous pass is skipped, except for a full read every
  * `fullPassEveryMs`; block devices are always read.
  */
-import { mkdir, open, readFile, writeFile, rename, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -21,6 +21,7 @@ import {
   hashChunksInto,
   isZero,
 } from "../../../common/chunk-hash.js";
+import { writeFileDurably } from "../../../common/durable-file.js";
 import { CHUNK_SIZE, type Batch, type WireExtent } from "../../../wire/frames.js";
 import { HashMap } from "../../hash-map.js";
 import type {
@@ -312,9 +313,7 @@ export class ScanTracker implements ChangeTracker {
   }
 
   private async saveState(): Promise<void> {
-    const path = join(this.opts.stateDir, "scan-tracker.json");
-    await writeFile(`${path}.tmp`, JSON.stringify(this.state));
-    await rename(`${path}.tmp`, path);
+    await writeFileDurably(join(this.opts.stateDir, "scan-tracker.json"), JSON.stringify(this.state));
   }
 
   progress(): TrackerProgress {
