@@ -8,17 +8,17 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chunkCount, hashChunksInto } from "../common/chunk-hash.js";
 import { errorMessage, ProtocolError } from "../common/errors.js";
 import { parseInstallToken } from "../common/install-token.js";
 import { logger, type Logger } from "../common/log.js";
 import { PeerError } from "../wire/frame-socket.js";
-import { CHUNK_SIZE, FrameType, type Batch } from "../wire/frames.js";
+import { FrameType, HASHES_PER_FRAME, type Batch } from "../wire/frames.js";
 import { newKeyPair } from "./agent-identity.js";
 import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
 import { dialReplicator } from "./dial-replicator.js";
+import { DISK_READ_BYTES, hashDisk } from "./disk-hashes.js";
 
 export interface FailbackClientOptions {
   readonly token: string;
@@ -38,9 +38,6 @@ export interface FailbackResult {
   readonly hashBytes: number;
   readonly diskBytes: number;
 }
-
-const READ = 4 * 1024 * 1024;
-const HASHES_PER_FRAME = 8192;
 
 export async function runFailbackClient(opts: FailbackClientOptions): Promise<FailbackResult> {
   const log = opts.log ?? logger("failback-client");
@@ -93,15 +90,9 @@ export async function runFailbackClient(opts: FailbackClientOptions): Promise<Fa
         const conn = await dialReplicator(dial, opts.signal ?? new AbortController().signal);
         backoff = 500;
         // Send our hashes; the replicator answers with the chunks that differ.
-        const buf = Buffer.allocUnsafe(READ);
         for (const [i, d] of disks.entries()) {
-          const chunks = chunkCount(d.sizeBytes);
-          const hashes = new BigUint64Array(chunks);
-          for (let at = 0; at < d.sizeBytes; at += READ) {
-            const n = Math.min(READ, d.sizeBytes - at);
-            await handles[i]!.read(buf, 0, n, at);
-            hashChunksInto(buf.subarray(0, n), hashes, at / CHUNK_SIZE);
-          }
+          const hashes = await hashDisk(handles[i]!, d.sizeBytes, opts.signal);
+          const chunks = hashes.length;
           for (let first = 0; first < chunks; first += HASHES_PER_FRAME) {
             const slice = hashes.subarray(first, Math.min(first + HASHES_PER_FRAME, chunks));
             hashBytes += 15 + slice.length * 8;
@@ -165,7 +156,7 @@ async function apply(batch: Batch, handles: FileHandle[], disks: { sizeBytes: nu
       await h.write(e.data, 0, e.length, e.offset);
       bytes += e.length;
     } else {
-      const zeros = Buffer.alloc(Math.min(e.length, READ));
+      const zeros = Buffer.alloc(Math.min(e.length, DISK_READ_BYTES));
       for (let at = 0; at < e.length; at += zeros.length)
         await h.write(zeros, 0, Math.min(zeros.length, e.length - at), e.offset + at);
     }

@@ -11,6 +11,8 @@ export const DEFAULT_PORT = 1500;
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 export const MAX_EXTENTS_PER_BATCH = 4096;
 export const CHUNK_SIZE = 64 * 1024;
+/** Hashes per HASHES frame: 8192 × 8 bytes = 64 KiB of payload. */
+export const HASHES_PER_FRAME = 8192;
 export const WIRE_BLOCK = 4096;
 
 export const FrameType = {

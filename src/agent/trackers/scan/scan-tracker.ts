@@ -13,16 +13,10 @@
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  UNKNOWN_HASH,
-  ZERO_CHUNK_HASH,
-  chunkCount,
-  hashChunk,
-  hashChunksInto,
-  isZero,
-} from "../../../common/chunk-hash.js";
+import { UNKNOWN_HASH, ZERO_CHUNK_HASH, chunkCount, hashChunk, isZero } from "../../../common/chunk-hash.js";
 import { writeFileDurably } from "../../../common/durable-file.js";
-import { CHUNK_SIZE, type Batch, type WireExtent } from "../../../wire/frames.js";
+import { CHUNK_SIZE, HASHES_PER_FRAME, type Batch, type WireExtent } from "../../../wire/frames.js";
+import { DISK_READ_BYTES, hashDisk, readFully } from "../../disk-hashes.js";
 import { HashMap } from "../../hash-map.js";
 import type {
   ChangeTracker,
@@ -48,9 +42,6 @@ export interface ScanTrackerOptions {
   /** Upper bound of data bytes in one batch. */
   readonly batchBytes?: number;
 }
-
-const READ_BYTES = 4 * 1024 * 1024;
-const HASHES_PER_COMPARE = 8192;
 
 interface DiskState {
   readonly index: number;
@@ -136,19 +127,11 @@ export class ScanTracker implements ChangeTracker {
     signal: AbortSignal,
   ): Promise<void> {
     this.phase = "compare";
-    const chunks = chunkCount(d.spec.sizeBytes);
-    const local = new BigUint64Array(chunks);
-    const buf = Buffer.allocUnsafe(READ_BYTES);
-    for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
-      signal.throwIfAborted();
-      const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
-      await readFully(d.fh, buf, n, offset);
-      hashChunksInto(buf.subarray(0, n), local, offset / CHUNK_SIZE);
-      this.rescannedBytes += n;
-    }
+    const local = await hashDisk(d.fh, d.spec.sizeBytes, signal, (n) => (this.rescannedBytes += n));
+    const chunks = local.length;
     const pending: Promise<void>[] = [];
-    for (let first = 0; first < chunks; first += HASHES_PER_COMPARE) {
-      const slice = local.subarray(first, Math.min(first + HASHES_PER_COMPARE, chunks));
+    for (let first = 0; first < chunks; first += HASHES_PER_FRAME) {
+      const slice = local.subarray(first, Math.min(first + HASHES_PER_FRAME, chunks));
       pending.push(
         sink.compare(d.index, first, slice, signal).then((differs) => {
           differs.forEach((diff, i) =>
@@ -218,7 +201,7 @@ export class ScanTracker implements ChangeTracker {
     const preKeys: (string | null)[] = [];
     let stable = false;
     try {
-      const buf = Buffer.allocUnsafe(READ_BYTES);
+      const buf = Buffer.allocUnsafe(DISK_READ_BYTES);
       for (const d of this.disks) {
         const statKey = await statKeyOf(d.fh);
         preKeys.push(statKey);
@@ -227,9 +210,9 @@ export class ScanTracker implements ChangeTracker {
           this.scannedBytes += d.spec.sizeBytes;
           continue;
         }
-        for (let offset = 0; offset < d.spec.sizeBytes; offset += READ_BYTES) {
+        for (let offset = 0; offset < d.spec.sizeBytes; offset += DISK_READ_BYTES) {
           signal.throwIfAborted();
-          const n = Math.min(READ_BYTES, d.spec.sizeBytes - offset);
+          const n = Math.min(DISK_READ_BYTES, d.spec.sizeBytes - offset);
           await readFully(d.fh, buf, n, offset);
           let runStart = -1;
           const closeRun = (endAt: number): void => {
@@ -377,16 +360,4 @@ export class ScanTracker implements ChangeTracker {
 async function statKeyOf(fh: FileHandle): Promise<string | null> {
   const st = await fh.stat({ bigint: true });
   return st.isFile() ? `${st.ctimeNs}/${st.mtimeNs}/${st.size}` : null;
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) {
-      buf.fill(0, done, length); // the disk shrank under us: read the rest as zero, the next pass sees it
-      return;
-    }
-    done += bytesRead;
-  }
 }
