@@ -20,7 +20,7 @@ import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
 import { ReplicationLink } from "./replication-link.js";
-import type { ChangeTracker } from "./trackers/change-tracker.js";
+import type { ChangeTracker, TrackerDiskProgress } from "./trackers/change-tracker.js";
 import { ScanTracker } from "./trackers/scan/scan-tracker.js";
 
 export interface AgentOptions {
@@ -109,7 +109,7 @@ export class Agent {
     this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
     this.link.log = this.log;
     // Learn the project's settings (bandwidth limit) before the first byte goes out.
-    await this.report().catch((err: unknown) => this.log(`Status report failed: ${errorMessage(err)}`));
+    await this.reportLogged();
     const reporter = this.reportLoop(signal);
     let backoff = 500;
     while (!signal.aborted) {
@@ -156,22 +156,24 @@ export class Agent {
     const link = this.link;
     const p = this.tracker?.progress();
     const connected = link?.connected ?? false;
-    const totalBytes = p?.totalBytes ?? 0;
+    const sum = (f: (d: TrackerDiskProgress) => number): number =>
+      (p?.disks ?? []).reduce((s, d) => s + f(d), 0);
+    const totalBytes = sum((d) => d.totalBytes);
     let state: ReplicationState;
     if (!connected)
       state = this.paused ? "PAUSED" : this.tracker && link?.timelineId ? "DISCONNECTED" : "INITIATING";
     else if (!p || p.phase === "idle") state = "INITIATING";
     else if (p.phase === "compare") state = "RESCAN";
     else if (p.phase === "initial") state = "INITIAL_SYNC";
-    else if (p.backlogBytes > 64 * 1024 * 1024) state = "BACKLOG";
+    else if (sum((d) => d.backlogBytes) > 64 * 1024 * 1024) state = "BACKLOG";
     else state = "CONTINUOUS";
-    const progressPercent = totalBytes > 0 && p ? Math.min(100, (100 * p.replicatedBytes) / totalBytes) : 0;
+    const progressPercent =
+      totalBytes > 0 ? Math.min(100, (100 * sum((d) => d.replicatedBytes)) / totalBytes) : 0;
     const elapsed = (Date.now() - this.startedSyncAt) / 1000;
     const etaSeconds =
       state === "INITIAL_SYNC" && progressPercent > 1
         ? (elapsed * (100 - progressPercent)) / progressPercent
         : null;
-    const perDisk = totalBytes > 0 && p ? p.replicatedBytes / totalBytes : 0;
     const busy =
       p?.changingSince != null && Date.now() - p.changingSince > 10_000
         ? `Disks change during every scan pass since ${new Date(p.changingSince).toISOString()}: no new PIT until a pass sees them still`
@@ -183,24 +185,28 @@ export class Agent {
       lagSeconds: p?.durableAsOf ? Math.max(0, (Date.now() - p.durableAsOf) / 1000) : null,
       etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds),
       ...(reason ? { reason } : {}),
-      disks: this.identity.disks.map((d) => ({
+      disks: this.identity.disks.map((d, i) => ({
         id: d.id,
         totalBytes: d.sizeBytes,
-        replicatedBytes: Math.round(d.sizeBytes * perDisk),
-        backlogBytes: p?.backlogBytes ?? 0,
-        rescannedBytes: p?.rescannedBytes ?? 0,
+        replicatedBytes: p?.disks[i]?.replicatedBytes ?? 0,
+        backlogBytes: p?.disks[i]?.backlogBytes ?? 0,
+        rescannedBytes: p?.disks[i]?.rescannedBytes ?? 0,
       })),
       bytesSent: link?.bytesSent ?? 0,
     };
   }
 
+  /** Reports every statusIntervalMs (the first report is made before connecting), and once at the end. */
   private async reportLoop(signal: AbortSignal): Promise<void> {
     const every = this.opts.statusIntervalMs ?? 2000;
     while (!signal.aborted) {
-      await this.report().catch((err: unknown) => this.log(`Status report failed: ${errorMessage(err)}`));
       await sleep(every, undefined, { signal }).catch(() => undefined);
+      await this.reportLogged();
     }
-    await this.report().catch(() => undefined);
+  }
+
+  private reportLogged(): Promise<void> {
+    return this.report().catch((err: unknown) => this.log(`Status report failed: ${errorMessage(err)}`));
   }
 
   /** Sends one status report; reconnects when the console says the timeline moved. */

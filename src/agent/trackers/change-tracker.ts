@@ -42,14 +42,19 @@ export interface TrackerBaseline {
   readonly fresh: boolean;
 }
 
-export interface TrackerProgress {
-  /** Bytes of the disks known to be on the standby (initial sync progress). */
-  readonly replicatedBytes: number;
+/** One disk's figures, in the order of the tracker's disks. */
+export interface TrackerDiskProgress {
   readonly totalBytes: number;
+  /** Bytes of the disk known to be on the standby (initial sync progress). */
+  readonly replicatedBytes: number;
   /** Bytes submitted, not yet acknowledged. */
   readonly backlogBytes: number;
   /** Bytes read by a compare (rescan) so far. */
   readonly rescannedBytes: number;
+}
+
+export interface TrackerProgress {
+  readonly disks: readonly TrackerDiskProgress[];
   /** The standby holds the disks as they were at this time (ms since epoch); null before the first full pass. */
   readonly durableAsOf: number | null;
   /** Since when every pass has seen the disks change while reading them (no new PIT); null if the last pass was still. */

@@ -104,7 +104,7 @@ test("ScanTracker.prepare() with a timeline it does not know compares hashes and
         stateDir: join(dir, "b"),
       });
       await second.prepare({ timelineId: "b1", fresh: false }, bsink, signal);
-      assert.equal(second.progress().rescannedBytes, 16 * MiB);
+      assert.equal(second.progress().disks[0]!.rescannedBytes, 16 * MiB);
       const base = b.lastSeq();
       await second.passNow(bsink, signal);
       await bsink.drain();
@@ -160,6 +160,54 @@ test("ScanTracker marks no consistent point for a pass during which a disk chang
       assert.equal(tracker.progress().changingSince, null);
       await sink.drain();
       assert.equal(await timelineSha(t), await sha256Of(image));
+      await tracker.close();
+      await cutter.flush();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+test("ScanTracker.progress() reports each disk's own figures", async () => {
+  await withTempDir(async (dir) => {
+    const images = [join(dir, "a.img"), join(dir, "b.img")];
+    await makeImage(images[0]!, 16, 2);
+    await makeImage(images[1]!, 8, 1);
+    const store = await LayeredStore.open(join(dir, "store"));
+    try {
+      const t = await store.createTimeline("t1", [
+        { id: "disk0", sizeBytes: 16 * MiB },
+        { id: "disk1", sizeBytes: 8 * MiB },
+      ]);
+      const cutter = new PitCutter(t, () => undefined);
+      const sink = new TimelineSink(t, cutter);
+      const tracker = await ScanTracker.open({
+        disks: [
+          { path: images[0]!, sizeBytes: 16 * MiB },
+          { path: images[1]!, sizeBytes: 8 * MiB },
+        ],
+        stateDir: join(dir, "state"),
+      });
+      const signal = new AbortController().signal;
+      // Not fresh: a compare reads every disk once.
+      await tracker.prepare({ timelineId: "t1", fresh: false }, sink, signal);
+      assert.deepEqual(
+        tracker.progress().disks.map((d) => [d.totalBytes, d.rescannedBytes, d.replicatedBytes]),
+        [
+          [16 * MiB, 16 * MiB, 0],
+          [8 * MiB, 8 * MiB, 0],
+        ],
+      );
+      await tracker.passNow(sink, signal);
+      await sink.drain();
+      await new Promise((r) => setTimeout(r, 50)); // acks land on the next turns
+      assert.deepEqual(
+        tracker.progress().disks.map((d) => [d.replicatedBytes, d.backlogBytes]),
+        [
+          [16 * MiB, 0],
+          [8 * MiB, 0],
+        ],
+      );
       await tracker.close();
       await cutter.flush();
     } finally {

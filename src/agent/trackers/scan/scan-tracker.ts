@@ -45,6 +45,10 @@ export interface ScanTrackerOptions {
 
 interface DiskState {
   readonly index: number;
+  /** Bytes read by the current pass, submitted and not acknowledged, read by compares. */
+  scanned: number;
+  backlog: number;
+  rescanned: number;
   readonly spec: ScanDisk;
   readonly fh: FileHandle;
   readonly map: HashMap;
@@ -63,9 +67,6 @@ export class ScanTracker implements ChangeTracker {
   readonly name = "scan";
   private phase: TrackerProgress["phase"] = "idle";
   private durableAsOf: number | null = null;
-  private scannedBytes = 0;
-  private backlogBytes = 0;
-  private rescannedBytes = 0;
   private lastSubmitted: SubmittedBatch | null = null;
   private passChain: Promise<void> = Promise.resolve();
   private timelineId = "";
@@ -94,7 +95,18 @@ export class ScanTracker implements ChangeTracker {
     for (const [index, spec] of opts.disks.entries()) {
       const fh = await open(spec.path, "r");
       const map = await HashMap.load(join(opts.stateDir, `disk${index}.hashes`), chunkCount(spec.sizeBytes));
-      disks.push({ index, spec, fh, map, sent: new Map(), lastStat: null, lastFullReadAt: 0 });
+      disks.push({
+        index,
+        spec,
+        fh,
+        map,
+        sent: new Map(),
+        lastStat: null,
+        lastFullReadAt: 0,
+        scanned: 0,
+        backlog: 0,
+        rescanned: 0,
+      });
     }
     let state: TrackerState = { syncedTimeline: "" };
     try {
@@ -127,7 +139,7 @@ export class ScanTracker implements ChangeTracker {
     signal: AbortSignal,
   ): Promise<void> {
     this.phase = "compare";
-    const local = await hashDisk(d.fh, d.spec.sizeBytes, signal, (n) => (this.rescannedBytes += n));
+    const local = await hashDisk(d.fh, d.spec.sizeBytes, signal, (n) => (d.rescanned += n));
     const chunks = local.length;
     const pending: Promise<void>[] = [];
     for (let first = 0; first < chunks; first += HASHES_PER_FRAME) {
@@ -170,12 +182,16 @@ export class ScanTracker implements ChangeTracker {
     let pendingChunks: { d: DiskState; chunk: number; hash: bigint }[] = [];
     let batchData = 0;
     let submittedAny = false;
-    this.scannedBytes = 0;
+    for (const d of this.disks) d.scanned = 0;
 
     const flushBatch = async (consistent: boolean): Promise<void> => {
       if (extents.length === 0 && !consistent) return;
       const chunks = pendingChunks;
-      const data = batchData;
+      const backlog = new Map<DiskState, number>();
+      for (const e of extents) {
+        const d = this.disks[e.disk]!;
+        if (e.kind === "data") backlog.set(d, (backlog.get(d) ?? 0) + e.length);
+      }
       const submitted = await sink.submit(extents, consistent, signal);
       this.unmarked = !consistent;
       extents = [];
@@ -183,16 +199,12 @@ export class ScanTracker implements ChangeTracker {
       batchData = 0;
       submittedAny = true;
       this.lastSubmitted = submitted;
-      this.backlogBytes += data;
+      for (const [d, n] of backlog) d.backlog += n;
       submitted.acked.then(
         () => {
-          this.backlogBytes -= data;
-          for (const c of chunks) {
-            c.d.map.set(c.chunk, c.hash);
-            if (c.d.sent.get(c.chunk) === c.hash) c.d.sent.delete(c.chunk);
-          }
-          this.ackedTag = Math.max(this.ackedTag, submitted.tag);
-          this.scheduleFlush();
+          for (const [d, n] of backlog) d.backlog -= n;
+          for (const c of chunks) this.record(c.d, c.chunk, c.hash);
+          this.acknowledged(submitted.tag);
         },
         () => undefined, // a lost batch is re-sent from the spool or found again by the next pass
       );
@@ -207,7 +219,7 @@ export class ScanTracker implements ChangeTracker {
         preKeys.push(statKey);
         const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
         if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
-          this.scannedBytes += d.spec.sizeBytes;
+          d.scanned = d.spec.sizeBytes;
           continue;
         }
         for (let offset = 0; offset < d.spec.sizeBytes; offset += DISK_READ_BYTES) {
@@ -248,7 +260,7 @@ export class ScanTracker implements ChangeTracker {
             }
           }
           closeRun(n);
-          this.scannedBytes += n;
+          d.scanned += n;
           if (batchData >= batchBytes || extents.length >= 1024) await flushBatch(false);
         }
         d.lastStat = statKey;
@@ -300,20 +312,21 @@ export class ScanTracker implements ChangeTracker {
   }
 
   progress(): TrackerProgress {
-    const totalBytes = this.disks.reduce((s, d) => s + d.spec.sizeBytes, 0);
     // Before the first pass (idle, compare) only a finished initial sync counts as replicated.
     const synced = this.state.syncedTimeline !== "" && this.state.syncedTimeline === this.timelineId;
-    const replicatedBytes =
+    const replicated = (d: DiskState): number =>
       this.phase === "initial"
-        ? Math.max(0, this.scannedBytes - this.backlogBytes)
+        ? Math.min(d.spec.sizeBytes, Math.max(0, d.scanned - d.backlog))
         : this.phase === "continuous" || synced
-          ? totalBytes
+          ? d.spec.sizeBytes
           : 0;
     return {
-      replicatedBytes: Math.min(replicatedBytes, totalBytes),
-      totalBytes,
-      backlogBytes: this.backlogBytes,
-      rescannedBytes: this.rescannedBytes,
+      disks: this.disks.map((d) => ({
+        totalBytes: d.spec.sizeBytes,
+        replicatedBytes: replicated(d),
+        backlogBytes: d.backlog,
+        rescannedBytes: d.rescanned,
+      })),
       durableAsOf: this.durableAsOf,
       changingSince: this.changingSince,
       phase: this.phase,
@@ -330,11 +343,21 @@ export class ScanTracker implements ChangeTracker {
           e.kind === "zero"
             ? ZERO_CHUNK_HASH
             : hashChunk(e.data.subarray(at, Math.min(at + CHUNK_SIZE, e.length)));
-        d.map.set(chunk, hash);
-        if (d.sent.get(chunk) === hash) d.sent.delete(chunk);
+        this.record(d, chunk, hash);
       }
     }
-    this.ackedTag = Math.max(this.ackedTag, batch.tag);
+    this.acknowledged(batch.tag);
+  }
+
+  /** The standby holds `hash` for this chunk: remember it, and stop treating it as in flight. */
+  private record(d: DiskState, chunk: number, hash: bigint): void {
+    d.map.set(chunk, hash);
+    if (d.sent.get(chunk) === hash) d.sent.delete(chunk);
+  }
+
+  /** Every batch up to `tag` is recorded in the maps: flush them soon, then checkpoint. */
+  private acknowledged(tag: number): void {
+    this.ackedTag = Math.max(this.ackedTag, tag);
     this.scheduleFlush();
   }
 
