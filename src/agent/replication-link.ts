@@ -36,7 +36,6 @@ interface Deferred {
 export class ReplicationLink implements ReplicationSink {
   private conn: FrameSocket | null = null;
   private spool: Spool | null = null;
-  private spoolTimeline = "";
   private nextTag = 0;
   private readonly waiters = new Map<number, Deferred>();
   private queue: Batch[] = [];
@@ -54,20 +53,13 @@ export class ReplicationLink implements ReplicationSink {
    */
   onRestoredAck: ((batch: Batch, timelineId: string) => void) | null = null;
   log: ((message: string) => void) | null = null;
+  /** The timeline of the last WELCOME (and of the spool). */
   timelineId = "";
 
   constructor(private readonly opts: ReplicationLinkOptions) {}
 
   get connected(): boolean {
     return this.conn !== null && !this.conn.closed;
-  }
-
-  get error(): Error | null {
-    return this.lastError;
-  }
-
-  get spooledBytes(): number {
-    return this.spool?.usedBytes ?? 0;
   }
 
   /** Connects, says HELLO, resumes the spool. Rejects on refusal (PeerError) or network error. */
@@ -97,18 +89,17 @@ export class ReplicationLink implements ReplicationSink {
   }
 
   private async resume(welcome: Welcome): Promise<void> {
-    if (this.spool === null || this.spoolTimeline !== welcome.timelineId) {
+    if (this.spool === null || this.timelineId !== welcome.timelineId) {
       // A new timeline (first connect, or return to normal): batches for another timeline no longer apply.
       for (const w of this.waiters.values()) w.reject(new Error(`Timeline changed to ${welcome.timelineId}`));
       this.waiters.clear();
-      if (this.spool && this.spoolTimeline !== welcome.timelineId) {
+      if (this.spool) {
         await this.spool.clear();
-        await rm(join(this.opts.spoolDir, this.spoolTimeline), { recursive: true, force: true });
+        await rm(join(this.opts.spoolDir, this.timelineId), { recursive: true, force: true });
       }
       this.spool = await Spool.open(join(this.opts.spoolDir, welcome.timelineId), this.opts.spoolLimitBytes);
-      this.spoolTimeline = welcome.timelineId;
+      this.timelineId = welcome.timelineId;
     }
-    this.timelineId = welcome.timelineId;
     const acked = welcome.lastTag ?? 0;
     this.nextTag = Math.max(this.nextTag, acked + 1, this.spool.maxTag() + 1);
     this.release(acked);
@@ -124,7 +115,7 @@ export class ReplicationLink implements ReplicationSink {
     for (const b of this.spool.release(tag)) {
       const waiter = this.waiters.get(b.tag);
       if (waiter) waiter.resolve();
-      else this.onRestoredAck?.(b, this.spoolTimeline);
+      else this.onRestoredAck?.(b, this.timelineId);
       this.waiters.delete(b.tag);
     }
   }
