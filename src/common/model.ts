@@ -163,6 +163,8 @@ export interface LaunchedMachine {
   readonly provider: string;
   /** Store branch the launched machine writes to. */
   readonly branchId: string;
+  /** The provider's own handle of the machine (export: its directory); what `terminate` takes. */
+  readonly ref: string;
   readonly pitSeq: number;
   readonly disks: readonly string[];
   readonly createdAt: string;

@@ -221,6 +221,7 @@ export function runStateStoreCases(name: string, factory: StateStoreFactory): vo
         mode: "test",
         provider: "export",
         branchId: "b1",
+        ref: "/launched/web-1-test",
         pitSeq: 5,
         disks: ["/tmp/x.raw"],
         createdAt: T0,

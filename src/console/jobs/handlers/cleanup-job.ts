@@ -3,7 +3,7 @@
  * and recovery machines of machines that are back to NORMAL (their data now lives on in
  * the forward timeline). A branch another timeline still builds on is kept.
  */
-import { basename, dirname } from "node:path";
+import { basename } from "node:path";
 import { errorMessage } from "../../../common/errors.js";
 import type { Provider } from "../../../providers/provider.js";
 import type { JobContext } from "../job-handlers.js";
@@ -18,16 +18,15 @@ export function cleanupJob(providerFor: (name: string) => Provider) {
     for (const l of launched) {
       const machine = await ctx.state.getMachine(l.machineId);
       const removable = l.mode === "test" || machine?.lifecycle === "NORMAL";
-      if (!removable || l.terminatedAt !== null) continue;
-      const ref = l.disks[0] ? dirname(l.disks[0]) : "";
-      await providerFor(l.provider).terminate({ ref, disks: l.disks });
+      if (!removable) continue;
+      await providerFor(l.provider).terminate({ ref: l.ref, disks: l.disks });
       try {
         await ctx.replicator.dropTimeline(l.branchId);
       } catch (err) {
         await ctx.log(`${l.id}: kept branch ${l.branchId}: ${errorMessage(err)}`);
       }
       await ctx.state.terminateLaunchedMachine(l.id, new Date().toISOString());
-      await ctx.log(`${machine?.name ?? l.machineId}: removed ${l.mode} machine ${basename(ref)}`);
+      await ctx.log(`${machine?.name ?? l.machineId}: removed ${l.mode} machine ${basename(l.ref)}`);
     }
   };
 }

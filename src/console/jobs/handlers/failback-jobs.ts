@@ -34,7 +34,7 @@ export async function failbackPrepareJob(ctx: JobContext): Promise<void> {
   await ctx.state.updateProject(ctx.job.projectId, { direction: "FAILBACK" });
   for (const m of machines) {
     const recovery = (await ctx.state.listLaunchedMachines({ machineId: m.id }))
-      .filter((l) => l.mode === "recovery" && l.terminatedAt === null)
+      .filter((l) => l.mode === "recovery")
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
       .at(-1);
     if (!recovery) {

@@ -106,6 +106,7 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           mode: p.mode,
           provider: p.provider,
           branchId,
+          ref: target.ref,
           pitSeq: seq,
           disks: target.disks,
           createdAt: readyAt,
