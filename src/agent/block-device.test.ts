@@ -9,7 +9,7 @@ import {
   machineNamed,
   makeImage,
   removeDir,
-  sha256Of,
+  sha256File,
   sha256OfPit,
   startSite,
 } from "../testing/site-fixture.js";
@@ -52,7 +52,7 @@ test("Agent replicates a real block device (a loop device), sized from sysfs", a
       log: () => undefined,
     });
     void agent.run();
-    const expected = await sha256Of(device);
+    const expected = await sha256File(device);
     await waitFor(
       "the loop device's data in a PIT",
       async () => {

@@ -13,7 +13,7 @@ import { startLifeboat, stop, tail, type Proc } from "../demo/processes.js";
 import { LayeredStore } from "../store/layered/layered-store.js";
 import { open } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { createProjectToken, makeImage, removeDir, sha256Of } from "../testing/site-fixture.js";
+import { createProjectToken, makeImage, removeDir, sha256File } from "../testing/site-fixture.js";
 
 const MiB = 1024 * 1024;
 const CHUNK = 65536;
@@ -222,7 +222,7 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
       }
       const h = createHash("sha256");
       for (let at = 0; at < SIZE; at += 4 * MiB) h.update(await t.read(0, at, 4 * MiB, pits.at(-1)!.seq));
-      assert.equal(h.digest("hex"), await sha256Of(disk), "the newest PIT is not the source as it is");
+      assert.equal(h.digest("hex"), await sha256File(disk), "the newest PIT is not the source as it is");
     } finally {
       await store.close();
     }

@@ -97,7 +97,6 @@ export class FailbackSession {
     const finished = new Promise<void>((res, rej) => ((finishedResolve = res), (finishedReject = rej)));
     compared.catch(() => undefined);
     finished.catch(() => undefined);
-    // `done` is awaited in run's finally; until then its rejection must not go unhandled.
     if (remaining.every((r) => r === 0)) comparedResolve();
     const done: Promise<void> = (async () => {
       try {
@@ -133,6 +132,7 @@ export class FailbackSession {
         throw e;
       }
     })();
+    // `done` is awaited in run's finally; until then its rejection must not go unhandled.
     done.catch(() => undefined);
     return { compared, finished, done };
   }

@@ -11,7 +11,7 @@ import {
   makeImage,
   removeDir,
   scribble,
-  sha256Of,
+  sha256File,
   sha256OfPit,
   startSite,
 } from "../testing/site-fixture.js";
@@ -80,12 +80,12 @@ test("Agent replicates two disks over mutual TLS: initial sync, PITs bit-exact, 
     const initialBytes = m.replication.bytesSent;
     // Sparse: only the data (8 + 2 MiB and a few blocks) crosses the wire, not the 96 MiB.
     assert.ok(initialBytes < 14 * MiB, `initial sync sent ${initialBytes} bytes`);
-    const seq1 = await pitMatching(fx, m, [await sha256Of(disks[0]!), await sha256Of(disks[1]!)]);
+    const seq1 = await pitMatching(fx, m, [await sha256File(disks[0]!), await sha256File(disks[1]!)]);
 
     // Changes while replicating reach a newer PIT; the old PIT still reads the old data.
     const before = await sha256OfPit(fx.site, m.timelineId, 0, seq1);
     await scribble(disks[0]!, 64 * MiB, 50);
-    const seq2 = await pitMatching(fx, m, [await sha256Of(disks[0]!), await sha256Of(disks[1]!)]);
+    const seq2 = await pitMatching(fx, m, [await sha256File(disks[0]!), await sha256File(disks[1]!)]);
     assert.ok(seq2 > seq1);
     assert.equal(await sha256OfPit(fx.site, m.timelineId, 0, seq1), before);
 
@@ -93,7 +93,7 @@ test("Agent replicates two disks over mutual TLS: initial sync, PITs bit-exact, 
     await agent.stop();
     await scribble(disks[1]!, 32 * MiB, 10);
     const again = await startAgent();
-    await pitMatching(fx, m, [await sha256Of(disks[0]!), await sha256Of(disks[1]!)]);
+    await pitMatching(fx, m, [await sha256File(disks[0]!), await sha256File(disks[1]!)]);
     m = await continuous(fx.api, "src-1");
     const resentBytes = again.status().bytesSent;
     assert.ok(resentBytes < 2 * MiB, `restart re-sent ${resentBytes} bytes`);

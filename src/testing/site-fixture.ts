@@ -69,22 +69,7 @@ export async function scribble(path: string, sizeBytes: number, blocks: number):
   }
 }
 
-export async function sha256Of(path: string): Promise<string> {
-  const fh = await open(path, "r");
-  const h = createHash("sha256");
-  try {
-    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (let at = 0; ;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return h.digest("hex");
-}
+export { sha256File } from "../demo/source-disks.js";
 
 /** sha256 of disk `disk` of a timeline at `seq`, read through the store. */
 export async function sha256OfPit(

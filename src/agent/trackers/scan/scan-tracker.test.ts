@@ -8,7 +8,7 @@ import { withTempDir } from "../../../store/layered/test-support.js";
 import { PitCutter } from "../../../replicator/pit-cutter.js";
 import { TimelineSink } from "../../../replicator/timeline-sink.js";
 import type { Timeline } from "../../../store/staging-store.js";
-import { makeImage, sha256Of } from "../../../testing/site-fixture.js";
+import { makeImage, sha256File } from "../../../testing/site-fixture.js";
 import { createHash } from "node:crypto";
 import type { ReplicationSink } from "../change-tracker.js";
 import { ScanTracker } from "./scan-tracker.js";
@@ -53,7 +53,7 @@ test("ScanTracker sends every change after a pass that failed half-way (no chunk
       await assert.rejects(tracker.passNow(failingOnce(sink, 3), signal), /connection lost/);
       await tracker.passNow(sink, signal);
       await sink.drain();
-      assert.equal(await timelineSha(t), await sha256Of(image));
+      assert.equal(await timelineSha(t), await sha256File(image));
 
       // A change after that is found by the next pass, and only it is sent.
       const fh = await open(image, "r+");
@@ -62,7 +62,7 @@ test("ScanTracker sends every change after a pass that failed half-way (no chunk
       const before = t.lastSeq();
       await tracker.passNow(sink, signal);
       await sink.drain();
-      assert.equal(await timelineSha(t), await sha256Of(image));
+      assert.equal(await timelineSha(t), await sha256File(image));
       const changed = await t.changedRanges(0, before, t.lastSeq());
       assert.deepEqual(changed, [{ offset: 20 * MiB, length: 65536 }]);
       await tracker.close();
@@ -109,7 +109,7 @@ test("ScanTracker.prepare() with a timeline it does not know compares hashes and
       await second.passNow(bsink, signal);
       await bsink.drain();
       assert.deepEqual(await b.changedRanges(0, base, b.lastSeq()), [{ offset: 3 * MiB, length: 65536 }]);
-      assert.equal(await timelineSha(b), await sha256Of(image));
+      assert.equal(await timelineSha(b), await sha256File(image));
       await second.close();
       for (const c of cutters) await c.flush();
     } finally {
@@ -159,7 +159,7 @@ test("ScanTracker marks no consistent point for a pass during which a disk chang
       assert.equal(marks.at(-1), true, "the still pass marked no consistent point");
       assert.equal(tracker.progress().changingSince, null);
       await sink.drain();
-      assert.equal(await timelineSha(t), await sha256Of(image));
+      assert.equal(await timelineSha(t), await sha256File(image));
       await tracker.close();
       await cutter.flush();
     } finally {
