@@ -16,6 +16,8 @@ import type { Job, Machine } from "../common/model.js";
 import { formatBytes, formatDuration } from "../cli/output/format.js";
 import { ProgressBar } from "../cli/output/progress-bar.js";
 import { renderTable } from "../cli/output/table.js";
+import { renderMachines } from "../cli/commands/machines.js";
+import type { MachineView } from "../console/api/machine-view.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import type { ClientConfig } from "../cli/client/client-config.js";
 import {
@@ -174,7 +176,8 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     };
     for (const s of sources) startAgent(s);
 
-    const machines = async (): Promise<Machine[]> => api.get<Machine[]>(`/api/machines?project=${PROJECT}`);
+    const machines = async (): Promise<MachineView[]> =>
+      api.get<MachineView[]>(`/api/machines?project=${PROJECT}`);
     const byName = async (): Promise<Map<string, Machine>> =>
       new Map((await machines()).map((m) => [m.name, m]));
     await waitFor(
@@ -194,7 +197,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     for (const [name, m] of await byName())
       sources.find((x) => x.name === name)!.figures.initialSyncBytes = m.replication.bytesSent;
     cmd(`machines --project ${PROJECT}`);
-    out(indent(machineTable(await machines())));
+    out(indent(renderMachines(await machines())));
 
     out("  Changing files on the sources while they replicate...");
     const changed1 = await changeSources(dir, sources, "changed-1.bin", 4);
@@ -494,20 +497,6 @@ function indent(text: string): string {
     .split("\n")
     .map((l) => `    ${l}`)
     .join("\n");
-}
-
-function machineTable(ms: Machine[]): string {
-  return renderTable(
-    ["name", "id", "replication", "progress", "lag", "lifecycle"],
-    ms.map((m) => [
-      m.name,
-      m.id,
-      m.replication.state,
-      `${m.replication.progressPercent.toFixed(0)}%`,
-      m.replication.lagSeconds === null ? "-" : `${m.replication.lagSeconds.toFixed(1)} s`,
-      m.lifecycle,
-    ]),
-  );
 }
 
 async function waitContinuous(api: ApiClient, sources: Source[], timeoutMs: number): Promise<void> {

@@ -10,6 +10,27 @@ function stateText(m: MachineView): string {
   return r.state === "INITIATING" && r.step !== undefined ? `INITIATING (${r.step})` : r.state;
 }
 
+/** The machines table, then each machine's reason for its state, if it has one. */
+export function renderMachines(list: readonly MachineView[]): string {
+  const table = renderTable(
+    ["NAME", "ID", "REPLICATION", "PROGRESS", "LAG", "LIFECYCLE"],
+    list.map((m) => [
+      m.name,
+      m.id,
+      stateText(m),
+      formatPercent(m.replication.progressPercent),
+      `${formatDuration(m.replication.lagSeconds)}${m.rpoBreached ? " (RPO!)" : ""}`,
+      m.lifecycle,
+    ]),
+    { rightAlign: [3, 4] },
+  );
+  // A machine may be CONTINUOUS and still have something to say (no new PIT, for one).
+  const reasons = list
+    .filter((m) => m.replication.reason !== undefined)
+    .map((m) => `${m.name}: ${m.replication.reason}\n`);
+  return table + reasons.join("");
+}
+
 export const machines: Command = {
   name: "machines",
   summary: "List machines with replication state, progress, lag and lifecycle",
@@ -20,24 +41,6 @@ export const machines: Command = {
       .client()
       .get<MachineView[]>(`/api/machines${project === undefined ? "" : `?project=${encode(project)}`}`);
     if (args.boolean("json")) return printJson(io, list);
-    io.stdout.write(
-      renderTable(
-        ["NAME", "ID", "REPLICATION", "PROGRESS", "LAG", "LIFECYCLE"],
-        list.map((m) => [
-          m.name,
-          m.id,
-          stateText(m),
-          formatPercent(m.replication.progressPercent),
-          `${formatDuration(m.replication.lagSeconds)}${m.rpoBreached ? " (RPO!)" : ""}`,
-          m.lifecycle,
-        ]),
-        { rightAlign: [3, 4] },
-      ),
-    );
-    for (const m of list) {
-      if (m.replication.reason !== undefined && m.replication.state !== "CONTINUOUS") {
-        io.stdout.write(`${m.name}: ${m.replication.reason}\n`);
-      }
-    }
+    io.stdout.write(renderMachines(list));
   },
 };
