@@ -101,6 +101,19 @@ export interface Timeline {
 
   /** PITs, oldest first. */
   pits(): readonly Pit[];
+
+  /**
+   * Forgets these PITs (retention). Missing seqs are ignored. Background compaction then
+   * drops the versions no remaining PIT or branch base needs and returns their space; after
+   * that, reads and diffs at a dropped seq reject with UserError 410.
+   */
+  dropPits(seqs: readonly number[]): Promise<void>;
+
+  /** True while a read at `seq` is exact (not yet given up to compaction). */
+  readable(seq: number): boolean;
+
+  /** Runs compaction now, until its policy is met (tests, benchmarks, an operator's request). */
+  compact(): Promise<{ readonly layersIn: number; readonly layersOut: number; readonly freedBytes: number }>;
 }
 
 export interface StagingStore {
@@ -109,8 +122,9 @@ export interface StagingStore {
 
   /**
    * Creates a copy-on-write branch of `base.timeline` at `base.seq`. Cheap: copies no data.
-   * The seq must be <= the parent's lastSeq(). A branch pins its parent: dropTimeline of a
-   * parent with live branches rejects (UserError 409).
+   * The seq must be <= the parent's lastSeq() and readable there. A branch pins its parent:
+   * dropTimeline of a parent with live branches rejects (UserError 409), and the base seq
+   * stays exact through compaction while the branch lives.
    */
   createBranch(id: string, base: BranchBase): Promise<Timeline>;
 

@@ -5,6 +5,9 @@
  * copied from the segment and checked against the journal's XXH64s on the way, and those
  * same checksums become the layer's: damage is caught, never laundered into a fresh sum.
  * The file is fsync'd, and its directory, before this returns (write ordering invariant 5).
+ *
+ * Compaction uses the same writer on the entries of several adjacent layers, with the
+ * limits of garbage collection: versions no readable seq sees are dropped.
  */
 import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -21,6 +24,7 @@ import {
   VERSION_SIZE,
   ZERO_VERSION,
 } from "./delta-layer.js";
+import { lowerBound, versionNeeded, type GcLimits } from "./gc-limits.js";
 
 /** Layer data is assembled and written 4 MiB at a time. */
 const CHUNK_BLOCKS = 1024;
@@ -61,19 +65,8 @@ interface Interval {
   readonly versions: Version[];
 }
 
-function lowerBound(sorted: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((sorted[mid] ?? 0) < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** Cuts one disk's entries into elementary intervals, one version per (interval, seq). */
-function intervalsOf(disk: number, entries: readonly JournalEntry[]): Interval[] {
+function intervalsOf(disk: number, entries: readonly JournalEntry[], gc: GcLimits | undefined): Interval[] {
   const points = [...new Set(entries.flatMap((e) => [e.start, e.end]))].sort((a, b) => a - b);
   const versions: Version[] = [];
   for (const entry of entries) {
@@ -97,7 +90,15 @@ function intervalsOf(disk: number, entries: readonly JournalEntry[]): Interval[]
     }
     current.versions.push(v);
   }
-  return out;
+  if (gc === undefined) return out;
+  const collected: Interval[] = [];
+  for (const iv of out) {
+    const versions = iv.versions.filter((v, j) =>
+      versionNeeded(v.entry.seq, iv.versions[j + 1]?.entry.seq ?? Infinity, gc),
+    );
+    collected.push({ ...iv, versions });
+  }
+  return collected;
 }
 
 export interface LayerSummary {
@@ -113,11 +114,12 @@ export async function writeDeltaLayer(
   toSeq: number,
   diskCount: number,
   signal?: AbortSignal,
+  gc?: GcLimits,
 ): Promise<LayerSummary> {
   const intervals: Interval[] = [];
   for (let disk = 0; disk < diskCount; disk++) {
     const own = entries.filter((e) => e.disk === disk);
-    for (const iv of intervalsOf(disk, own)) intervals.push(iv);
+    for (const iv of intervalsOf(disk, own, gc)) intervals.push(iv);
   }
 
   // Pass 1: the index, the checksum section, and the list of block copies, in data order.

@@ -10,6 +10,8 @@ import { CorruptionError } from "../../common/errors.js";
 import { BLOCK_SIZE } from "../staging-store.js";
 import { readExactAt } from "./fs-util.js";
 import { safeNumber } from "./journal-record.js";
+import { versionNeeded, type GcLimits } from "./gc-limits.js";
+import type { JournalEntry } from "./journal-index.js";
 import { FileRef, type ReadPlan } from "./read-plan.js";
 
 export const LAYER_MAGIC = 0x4c44424c; // "LBDL" read as a little-endian u32
@@ -188,6 +190,92 @@ export class DeltaLayer {
       }
       if (plan.remaining === 0) return;
     }
+  }
+
+  /**
+   * Every version as a journal-style entry (block range, seq, data position and checksums),
+   * for compaction to write into a merged layer. `ord` continues from `firstOrd`.
+   */
+  async entries(firstOrd: number): Promise<JournalEntry[]> {
+    const dataBlocks = (this.sumsPos - LAYER_HEADER_SIZE) / BLOCK_SIZE;
+    const raw = Buffer.alloc(dataBlocks * 8);
+    await readExactAt(this.file.handle, raw, this.sumsPos, this.file.path);
+    const sums = new BigUint64Array(dataBlocks);
+    for (let b = 0; b < dataBlocks; b++) sums[b] = raw.readBigUInt64LE(b * 8);
+    const out: JournalEntry[] = [];
+    let ord = firstOrd;
+    for (let disk = 0; disk + 1 < this.diskFirst.length; disk++) {
+      for (let i = this.diskFirst[disk] ?? 0; i < (this.diskFirst[disk + 1] ?? 0); i++) {
+        const start = this.ivStart[i] ?? 0;
+        const blocks = this.ivCount[i] ?? 0;
+        for (let v = this.ivVer[i] ?? 0; v < (this.ivVer[i + 1] ?? 0); v++) {
+          const data = this.verData[v] ?? -1;
+          out.push({
+            ord: ord++,
+            seq: this.verSeq[v] ?? 0,
+            disk,
+            start,
+            end: start + blocks,
+            zero: data < 0,
+            file: this.file,
+            filePos: data < 0 ? 0 : LAYER_HEADER_SIZE + data * BLOCK_SIZE,
+            sums: data < 0 ? new BigUint64Array(0) : sums.subarray(data, data + blocks),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Bytes of data versions no readable seq sees, judged within this layer alone (a version
+   * superseded in a newer layer is found when the two are merged).
+   */
+  garbageBytes(gc: GcLimits): number {
+    if (gc.horizon <= this.fromSeq) return 0;
+    let blocks = 0;
+    const intervals = this.ivStart.length;
+    for (let i = 0; i < intervals; i++) {
+      const end = (this.ivVer[i + 1] ?? 0) - 1; // the newest version is always needed
+      for (let v = this.ivVer[i] ?? 0; v < end; v++) {
+        if ((this.verData[v] ?? -1) < 0) continue;
+        if (!versionNeeded(this.verSeq[v] ?? 0, this.verSeq[v + 1] ?? 0, gc)) blocks += this.ivCount[i] ?? 0;
+      }
+    }
+    return blocks * BLOCK_SIZE;
+  }
+
+  /**
+   * Bytes of this layer's newest data versions that `newer` (the next layer up) supersedes
+   * with no readable seq in between: the garbage a merge of the two would find.
+   */
+  supersededBytes(newer: DeltaLayer, gc: GcLimits): number {
+    if (gc.horizon <= this.fromSeq) return 0;
+    let blocks = 0;
+    for (let disk = 0; disk + 1 < this.diskFirst.length; disk++) {
+      let j = newer.diskFirst[disk] ?? 0;
+      const jEnd = newer.diskFirst[disk + 1] ?? 0;
+      for (let i = this.diskFirst[disk] ?? 0; i < (this.diskFirst[disk + 1] ?? 0); i++) {
+        const newest = (this.ivVer[i + 1] ?? 0) - 1;
+        if ((this.verData[newest] ?? -1) < 0) continue;
+        const start = this.ivStart[i] ?? 0;
+        const end = start + (this.ivCount[i] ?? 0);
+        while (j < jEnd && (newer.ivStart[j] ?? 0) + (newer.ivCount[j] ?? 0) <= start) j++;
+        for (let k = j; k < jEnd && (newer.ivStart[k] ?? 0) < end; k++) {
+          const next = newer.verSeq[newer.ivVer[k] ?? 0] ?? 0;
+          if (versionNeeded(this.verSeq[newest] ?? 0, next, gc)) continue;
+          const lo = Math.max(start, newer.ivStart[k] ?? 0);
+          const hi = Math.min(end, (newer.ivStart[k] ?? 0) + (newer.ivCount[k] ?? 0));
+          blocks += hi - lo;
+        }
+      }
+    }
+    return blocks * BLOCK_SIZE;
+  }
+
+  /** Bytes of block data this layer holds. */
+  get dataBytes(): number {
+    return this.sumsPos - LAYER_HEADER_SIZE;
   }
 
   /** Block ranges [start, end) of `disk` with a version in (fromSeq, toSeq], sorted. */

@@ -12,13 +12,16 @@ import { writeFileDurably } from "../../common/durable-file.js";
 import { CorruptionError, UserError, errorMessage } from "../../common/errors.js";
 import type { BranchBase, DiskSpec, StagingStore, Timeline, TimelineInfo } from "../staging-store.js";
 import { fsyncDir } from "./fs-util.js";
-import { LayeredTimeline } from "./layered-timeline.js";
+import type { CompactionPolicy } from "./compaction-plan.js";
+import { LayeredTimeline, type TimelineOptions } from "./layered-timeline.js";
 import { readManifest } from "./manifest.js";
 import { checkSeq, validateDisks } from "./validate.js";
 
 export interface LayeredStoreOptions {
   /** Journal bytes at which the active segment is sealed and rolled into a delta layer. Default 64 MiB. */
   readonly rollThresholdBytes?: number;
+  /** When background compaction merges and rewrites layers (compaction-plan.ts). */
+  readonly compaction?: CompactionPolicy;
 }
 
 const STORE_FILE = "store.json";
@@ -34,13 +37,15 @@ interface Failed {
 export class LayeredStore implements StagingStore {
   private readonly timelines = new Map<string, LayeredTimeline>();
   private readonly failed = new Map<string, Failed>();
+  /** Per branch: releases its pin on the parent's base seq (compaction keeps that seq exact). */
+  private readonly basePins = new Map<string, () => void>();
   /** Creates and drops run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   private constructor(
     readonly dir: string,
-    private readonly rollThresholdBytes: number,
+    private readonly timelineOptions: TimelineOptions,
   ) {}
 
   private get timelinesDir(): string {
@@ -52,7 +57,10 @@ export class LayeredStore implements StagingStore {
     if (!Number.isSafeInteger(threshold) || threshold <= 0) {
       throw new UserError(`Roll threshold ${threshold} is not a positive integer number of bytes`);
     }
-    const store = new LayeredStore(dir, threshold);
+    const store = new LayeredStore(dir, {
+      rollThresholdBytes: threshold,
+      ...(options?.compaction === undefined ? {} : { compaction: options.compaction }),
+    });
     await mkdir(store.timelinesDir, { recursive: true });
     await fsyncDir(dir);
     await store.checkStoreFile();
@@ -64,7 +72,7 @@ export class LayeredStore implements StagingStore {
         continue;
       }
       try {
-        store.timelines.set(name, await LayeredTimeline.open(path, { rollThresholdBytes: threshold }));
+        store.timelines.set(name, await LayeredTimeline.open(path, store.timelineOptions));
       } catch (err) {
         const info = await readManifest(path).then(
           (m) => infoOf(m.id, m.disks, m.createdAt, m.base),
@@ -114,6 +122,7 @@ export class LayeredStore implements StagingStore {
         const parent = this.timelines.get(base.timeline);
         if (parent !== undefined) {
           timeline.parent = parent;
+          this.basePins.set(id, parent.pin(base.seq, true));
           continue;
         }
         await timeline.close();
@@ -148,7 +157,15 @@ export class LayeredStore implements StagingStore {
       const parent = this.getTimeline(base.timeline);
       checkSeq(base.seq, parent.info.base?.seq ?? 0, parent.lastSeq(), "Branch base seq");
       const info = infoOf(id, parent.info.disks, Date.now(), { timeline: base.timeline, seq: base.seq });
-      return this.build(info, parent);
+      const release = parent.pin(base.seq);
+      try {
+        const branch = await this.build(info, parent);
+        this.basePins.set(id, release);
+        return branch;
+      } catch (err) {
+        release();
+        throw err;
+      }
     });
   }
 
@@ -165,7 +182,7 @@ export class LayeredStore implements StagingStore {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
-    const timeline = await LayeredTimeline.open(final, { rollThresholdBytes: this.rollThresholdBytes });
+    const timeline = await LayeredTimeline.open(final, this.timelineOptions);
     timeline.parent = parent;
     this.timelines.set(info.id, timeline);
     return timeline;
@@ -208,6 +225,8 @@ export class LayeredStore implements StagingStore {
       }
       await this.timelines.get(id)?.close();
       this.timelines.delete(id);
+      this.basePins.get(id)?.();
+      this.basePins.delete(id);
       this.failed.delete(id);
       const doomed = join(this.timelinesDir, `.dropping-${id}-${randomBytes(4).toString("hex")}`);
       await rename(join(this.timelinesDir, id), doomed);

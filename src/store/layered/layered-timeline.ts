@@ -4,6 +4,7 @@
  * background roll that turns a sealed journal segment into a layer. Reads resolve each
  * block through journal, layers newest first, then the parent at the base seq.
  */
+import { randomBytes } from "node:crypto";
 import { readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { CorruptionError, UserError } from "../../common/errors.js";
@@ -16,16 +17,19 @@ import {
   type Timeline,
   type TimelineInfo,
 } from "../staging-store.js";
+import { DEFAULT_COMPACTION_POLICY, chooseCompaction, type CompactionPolicy } from "./compaction-plan.js";
 import { DeltaLayer } from "./delta-layer.js";
 import { writeDeltaLayer } from "./delta-layer-writer.js";
+import type { GcLimits } from "./gc-limits.js";
 import { seqName } from "./fs-util.js";
 import { Journal, type Segment } from "./journal.js";
+import type { JournalEntry } from "./journal-index.js";
 import { DESCRIPTOR_SIZE, MAX_BODY_LENGTH, encodeBatch } from "./journal-record.js";
 import { readManifest, writeManifest, type Manifest } from "./manifest.js";
 import { ReadPlan } from "./read-plan.js";
 import { checkDiskRange, checkSeq, validateExtents } from "./validate.js";
 
-const LAYER_PATTERN = /^layer-\d{16}-\d{16}\.dlt(\.tmp)?$/;
+const LAYER_PATTERN = /^layer-\d{16}-\d{16}(-[0-9a-f]{8})?\.dlt(\.tmp)?$/;
 /** Largest single read; callers read big disks in 1-4 MiB pieces. */
 const MAX_READ_BYTES = 256 * 1024 * 1024;
 /** After a failed roll, wait this long before trying again. */
@@ -33,6 +37,15 @@ const ROLL_RETRY_MS = 1000;
 
 export interface TimelineOptions {
   readonly rollThresholdBytes: number;
+  readonly compaction?: CompactionPolicy;
+}
+
+export interface CompactionResult {
+  /** Layers merged or rewritten. */
+  readonly layersIn: number;
+  readonly layersOut: number;
+  /** Layer bytes before minus after (data returned to the filesystem). */
+  readonly freedBytes: number;
 }
 
 export class LayeredTimeline implements Timeline {
@@ -48,10 +61,19 @@ export class LayeredTimeline implements Timeline {
   private rolling: Promise<void> | undefined;
   private lastRollFailure = 0;
   private closed = false;
+  /** Seqs other timelines read through to (branch bases), with a count per seq. */
+  private readonly pins = new Map<number, number>();
+  private compacting: Promise<void> | undefined;
+  private readonly stopCompaction = new AbortController();
+  /** The last background compaction failure, if the latest attempt failed. */
+  lastCompactionError: unknown;
+  private lastCompactionFailure = 0;
+  private compacted = { layersIn: 0, layersOut: 0, freedBytes: 0 };
 
   private constructor(
     readonly dir: string,
     private manifest: Manifest,
+    private readonly compactionPolicy: CompactionPolicy,
   ) {
     this.info = {
       id: manifest.id,
@@ -67,7 +89,7 @@ export class LayeredTimeline implements Timeline {
     if (manifest.id !== basename(dir)) {
       throw new CorruptionError(`Manifest in ${dir} belongs to timeline ${manifest.id}`);
     }
-    const timeline = new LayeredTimeline(dir, manifest);
+    const timeline = new LayeredTimeline(dir, manifest, options.compaction ?? DEFAULT_COMPACTION_POLICY);
     const named = new Set(manifest.layers.map((l) => l.file));
     for (const name of await readdir(dir)) {
       // A roll that crashed before its manifest replace leaves an unnamed layer: it holds nothing we need.
@@ -96,6 +118,7 @@ export class LayeredTimeline implements Timeline {
       throw err;
     }
     if (timeline.journal.sealed.length > 0) timeline.startRoll();
+    else timeline.startCompaction();
     return timeline;
   }
 
@@ -153,6 +176,7 @@ export class LayeredTimeline implements Timeline {
     }
     const at = seq ?? this.lastSeq();
     checkSeq(at, this.info.base?.seq ?? 0, this.lastSeq(), "Read seq");
+    this.checkReadable(at, "Read seq");
     const plan = new ReadPlan(disk, offset / BLOCK_SIZE, length / BLOCK_SIZE);
     try {
       this.planRead(plan, at);
@@ -187,6 +211,8 @@ export class LayeredTimeline implements Timeline {
       checkSeq(toSeq, 0, this.lastSeq(), "Diff end seq");
       checkSeq(fromSeq, 0, this.lastSeq(), "Diff start seq");
       if (fromSeq > toSeq) throw new UserError(`Diff start seq ${fromSeq} is after its end seq ${toSeq}`);
+      this.checkReadable(toSeq, "Diff end seq");
+      this.checkReadable(fromSeq, "Diff start seq");
       const ranges = this.journal.index.changed(disk, fromSeq, toSeq);
       for (const layer of this.layers) for (const r of layer.changed(disk, fromSeq, toSeq)) ranges.push(r);
       ranges.sort((a, b) => a[0] - b[0]);
@@ -208,6 +234,7 @@ export class LayeredTimeline implements Timeline {
     this.checkOpen();
     const at = seq ?? this.lastSeq();
     checkSeq(at, this.info.base?.seq ?? 0, this.lastSeq(), "PIT seq");
+    this.checkReadable(at, "PIT seq");
     let result: Pit | undefined;
     await this.updateManifest((m) => {
       result = m.pits.find((p) => p.seq === at);
@@ -223,20 +250,88 @@ export class LayeredTimeline implements Timeline {
     return this.manifest.pits;
   }
 
+  async dropPits(seqs: readonly number[]): Promise<void> {
+    this.checkOpen();
+    const doomed = new Set(seqs);
+    await this.updateManifest((m) => {
+      const gone = m.pits.filter((p) => doomed.has(p.seq));
+      if (gone.length === 0) return undefined;
+      const pits = m.pits.filter((p) => !doomed.has(p.seq));
+      // Seqs up to the newest dropped PIT are given up, but for the PITs and pins still kept.
+      const gcHorizon = Math.max(m.gcHorizon ?? 0, ...gone.map((p) => p.seq));
+      return { ...m, pits, gcHorizon };
+    });
+    this.startCompaction();
+  }
+
+  /**
+   * True when a read at `seq` is exact: above the GC horizon, the head, the base seq, or a
+   * seq compaction keeps (a PIT, a pinned branch base).
+   */
+  readable(seq: number): boolean {
+    if (seq > (this.manifest.gcHorizon ?? 0) || seq >= this.lastSeq()) return true;
+    if (seq === (this.info.base?.seq ?? 0)) return true;
+    return this.pins.has(seq) || this.manifest.pits.some((p) => p.seq === seq);
+  }
+
+  private checkReadable(seq: number, what: string): void {
+    if (!this.readable(seq)) {
+      throw new UserError(
+        `${what} ${seq} of timeline ${this.info.id} is no longer kept: retention dropped it; use a listed PIT`,
+        410,
+      );
+    }
+  }
+
+  /**
+   * Keeps `seq` exact through compaction until the returned release is called (a branch
+   * based on it). Synchronous, so no compaction can commit between the check and the pin.
+   * `force` pins without the check (reopening a store whose branches already exist).
+   */
+  pin(seq: number, force = false): () => void {
+    if (!force) this.checkReadable(seq, "Branch base seq");
+    this.pins.set(seq, (this.pins.get(seq) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.pins.get(seq) ?? 1) - 1;
+      if (left > 0) this.pins.set(seq, left);
+      else this.pins.delete(seq);
+    };
+  }
+
+  /** Runs compaction now, until the policy is met; resolves with what it did since open. */
+  async compact(): Promise<CompactionResult> {
+    this.checkOpen();
+    await this.settled();
+    this.startCompaction(true);
+    while (this.compacting !== undefined) await this.compacting;
+    if (this.lastCompactionError !== undefined) throw this.lastCompactionError;
+    return { ...this.compacted };
+  }
+
   /** Counters for tests and metrics. */
-  stats(): { layers: number; groups: number; journalBytes: number } {
-    return { layers: this.layers.length, groups: this.journal.groups, journalBytes: this.journal.bytes };
+  stats(): { layers: number; groups: number; journalBytes: number; layerBytes: number } {
+    return {
+      layers: this.layers.length,
+      groups: this.journal.groups,
+      journalBytes: this.journal.bytes,
+      layerBytes: this.layers.reduce((n, l) => n + l.dataBytes, 0),
+    };
   }
 
   /** Resolves when no append is being written and no roll is running (for tests and close). */
   async settled(): Promise<void> {
     await this.journal.idle();
     while (this.rolling !== undefined) await this.rolling;
+    while (this.compacting !== undefined) await this.compacting;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopCompaction.abort();
     await this.settled();
     await this.journal.close();
     await this.manifestQueue;
@@ -308,6 +403,106 @@ export class LayeredTimeline implements Timeline {
     // Same synchronous step as the index removal inside dropSealed: no read sees both or neither.
     this.layers.unshift(layer);
     await this.journal.dropSealed(segment);
+    this.startCompaction();
+  }
+
+  /** Starts background compaction unless it runs already; `force` ignores a recent failure. */
+  private startCompaction(force = false): void {
+    if (this.compacting !== undefined || this.closed) return;
+    if (!force && Date.now() - this.lastCompactionFailure < ROLL_RETRY_MS) return;
+    this.compacting = this.compactUntilDone().finally(() => {
+      this.compacting = undefined;
+    });
+  }
+
+  private async compactUntilDone(): Promise<void> {
+    try {
+      while (!this.closed) {
+        const oldestFirst = [...this.layers].reverse();
+        const gc = { horizon: this.manifest.gcHorizon ?? 0, readPoints: this.readPoints() };
+        const window = chooseCompaction(
+          oldestFirst.map((l, i) => {
+            const newer = oldestFirst[i + 1];
+            return {
+              dataBytes: l.dataBytes,
+              garbageBytes: l.garbageBytes(gc),
+              supersededBytes: newer === undefined ? 0 : l.supersededBytes(newer, gc),
+            };
+          }),
+          this.compactionPolicy,
+        );
+        if (window === undefined) break;
+        await this.compactWindow(oldestFirst.slice(window.first, window.last + 1), gc);
+      }
+      this.lastCompactionError = undefined;
+    } catch (err) {
+      if (this.closed) return;
+      this.lastCompactionError = err;
+      this.lastCompactionFailure = Date.now();
+    }
+  }
+
+  /** Sorted seqs that must stay exact: PITs and pinned branch bases. */
+  private readPoints(): number[] {
+    const points = new Set(this.manifest.pits.map((p) => p.seq));
+    for (const seq of this.pins.keys()) points.add(seq);
+    return [...points].sort((a, b) => a - b);
+  }
+
+  /**
+   * Merges adjacent layers (oldest first) into one, dropping versions no readable seq sees.
+   * Ordering as for a roll: new layer durable, then the manifest, then the in-memory swap,
+   * then the old files go. A crash before the manifest leaves an unnamed new file (removed
+   * at open); after it, unnamed old files (removed at open).
+   */
+  private async compactWindow(window: readonly DeltaLayer[], gc: GcLimits): Promise<void> {
+    const first = window[0] as DeltaLayer;
+    const last = window[window.length - 1] as DeltaLayer;
+    const fromSeq = first.fromSeq;
+    const toSeq = last.toSeq;
+    const inWindow = gc.readPoints.filter((p) => p > fromSeq && p <= toSeq);
+    const entries: JournalEntry[] = [];
+    for (const layer of window) for (const e of await layer.entries(entries.length)) entries.push(e);
+    const file = `layer-${seqName(fromSeq)}-${seqName(toSeq)}-${randomBytes(4).toString("hex")}.dlt`;
+    const path = join(this.dir, file);
+    const disks = this.info.disks.length;
+    await writeDeltaLayer(path, entries, fromSeq, toSeq, disks, this.stopCompaction.signal, gc);
+    const merged = await DeltaLayer.open(path, fromSeq, toSeq, disks);
+    const oldFiles = window.map((l) => basename(l.file.path));
+    let committed = false;
+    try {
+      await this.updateManifest((m) => {
+        const at = m.layers.findIndex((l) => l.file === oldFiles[0]);
+        const same = at >= 0 && oldFiles.every((f, k) => m.layers[at + k]?.file === f);
+        // A PIT cut or a branch pinned inside the window since the snapshot: try again later.
+        const now = this.readPoints().filter((p) => p > fromSeq && p <= toSeq);
+        if (!same || now.some((p) => !inWindow.includes(p))) return undefined;
+        committed = true;
+        const layers = [...m.layers];
+        layers.splice(at, oldFiles.length, { file, fromSeq, toSeq });
+        return { ...m, layers };
+      });
+    } catch (err) {
+      await merged.close();
+      throw err;
+    }
+    if (!committed) {
+      await merged.close();
+      await rm(path, { force: true });
+      return;
+    }
+    const newestAt = this.layers.indexOf(last);
+    this.layers.splice(newestAt, window.length, merged);
+    const before = window.reduce((n, l) => n + l.dataBytes, 0);
+    this.compacted = {
+      layersIn: this.compacted.layersIn + window.length,
+      layersOut: this.compacted.layersOut + 1,
+      freedBytes: this.compacted.freedBytes + before - merged.dataBytes,
+    };
+    for (const layer of window) {
+      await layer.close();
+      await rm(layer.file.path, { force: true });
+    }
   }
 }
 

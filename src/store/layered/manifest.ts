@@ -31,6 +31,11 @@ export interface Manifest {
   readonly lastTag: number | null;
   readonly layers: readonly LayerRef[];
   readonly pits: readonly Pit[];
+  /**
+   * Compaction has dropped versions that no read point needed in layers up to this seq:
+   * below it, only the listed PITs, branch bases and the base seq read exactly. Absent: 0.
+   */
+  readonly gcHorizon?: number;
 }
 
 function checksumOf(text: string): string {
