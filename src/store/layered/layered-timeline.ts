@@ -66,7 +66,7 @@ export class LayeredTimeline implements Timeline {
   private compacting: Promise<void> | undefined;
   private readonly stopCompaction = new AbortController();
   /** The last background compaction failure, if the latest attempt failed. */
-  lastCompactionError: unknown;
+  lastCompactionError: Error | undefined;
   private lastCompactionFailure = 0;
   private compacted = { layersIn: 0, layersOut: 0, freedBytes: 0 };
 
@@ -437,7 +437,7 @@ export class LayeredTimeline implements Timeline {
       this.lastCompactionError = undefined;
     } catch (err) {
       if (this.closed) return;
-      this.lastCompactionError = err;
+      this.lastCompactionError = err instanceof Error ? err : new Error(String(err));
       this.lastCompactionFailure = Date.now();
     }
   }
