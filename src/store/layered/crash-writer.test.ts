@@ -1,21 +1,30 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LayeredStore } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
-import { crashBatch, rng, withTempDir } from "./test-support.js";
+import { CRASH_COMPACTION, crashBatch, digestAt, rng, withTempDir } from "./test-support.js";
 
 const WRITER = fileURLToPath(new URL("./crash-writer.js", import.meta.url));
 const THRESHOLD = 96 * 1024;
+const ROUNDS = 50;
+
+interface Round {
+  readonly acked: Map<number, number>;
+  readonly pits: Map<number, string>;
+  readonly drops: Set<number>;
+}
 
 /** Runs the writer until `acks` acknowledgements arrive (or it dies), then SIGKILLs it. */
-function runAndKill(dir: string, firstId: number, acks: number): Promise<Map<number, number>> {
+function runAndKill(dir: string, firstId: number, acks: number): Promise<Round> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRITER, dir, String(firstId), String(THRESHOLD)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const acked = new Map<number, number>();
+    const round: Round = { acked: new Map(), pits: new Map(), drops: new Set() };
     let pending = "";
     let stderr = "";
     let killed = false;
@@ -25,40 +34,69 @@ function runAndKill(dir: string, firstId: number, acks: number): Promise<Map<num
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
       for (const line of lines) {
-        const [word, id, seq] = line.split(" ");
-        if (word === "ack") acked.set(Number(id), Number(seq));
+        const [word, a, b] = line.split(" ");
+        if (word === "ack") round.acked.set(Number(a), Number(b));
+        else if (word === "pit") round.pits.set(Number(a), b ?? "");
+        else if (word === "drop") round.drops.add(Number(a));
       }
-      if (!killed && acked.size >= acks) {
+      if (!killed && round.acked.size >= acks) {
         killed = true;
         child.kill("SIGKILL");
       }
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (signal === "SIGKILL") resolve(acked);
+      if (signal === "SIGKILL") resolve(round);
       else reject(new Error(`crash writer exited with ${code}: ${stderr}`));
     });
   });
 }
 
-test("LayeredStore keeps every acknowledged batch across SIGKILL at random moments", async () => {
+test(`LayeredStore keeps every acknowledged batch and every kept PIT across ${ROUNDS} SIGKILLs during writes, compaction and GC`, async () => {
   await withTempDir(async (dir) => {
     const random = rng(2026);
     const acked = new Map<number, number>();
-    let rolls = 0;
-    for (let round = 0; round < 12; round++) {
+    const digests = new Map<number, string>();
+    const drops = new Set<number>();
+    let verifiedPits = 0;
+    let compactedFiles = 0;
+    for (let round = 0; round < ROUNDS; round++) {
       const firstId = round * 1_000_000 + 1;
-      const got = await runAndKill(dir, firstId, 20 + Math.floor(random() * 300));
-      assert.ok(got.size > 0, `round ${round} acknowledged nothing`);
-      for (const [id, seq] of got) acked.set(id, seq);
+      const got = await runAndKill(dir, firstId, 20 + Math.floor(random() * 150));
+      assert.ok(got.acked.size > 0, `round ${round} acknowledged nothing`);
+      for (const [id, seq] of got.acked) acked.set(id, seq);
+      for (const [seq, digest] of got.pits) digests.set(seq, digest);
+      for (const seq of got.drops) drops.add(seq);
 
-      const store = await LayeredStore.open(dir, { rollThresholdBytes: THRESHOLD });
+      const store = await LayeredStore.open(dir, {
+        rollThresholdBytes: THRESHOLD,
+        compaction: CRASH_COMPACTION,
+      });
       const t = store.timeline("crash") as LayeredTimeline;
-      rolls = Math.max(rolls, t.stats().layers);
       const maxSeq = Math.max(...acked.values());
       assert.ok(t.lastSeq() >= maxSeq, `round ${round}: lastSeq ${t.lastSeq()} < acknowledged ${maxSeq}`);
-      assert.ok((t.lastTag() ?? 0) >= Math.max(...got.keys()));
+      assert.ok((t.lastTag() ?? 0) >= Math.max(...got.acked.keys()));
+      // Every PIT the writer recorded is still there unless it asked to drop it, and reads as recorded.
+      const present = new Set(t.pits().map((p) => p.seq));
+      for (const [seq, digest] of digests) {
+        if (!present.has(seq)) {
+          assert.ok(drops.has(seq), `round ${round}: PIT ${seq} vanished`);
+          digests.delete(seq);
+          continue;
+        }
+        assert.equal(
+          await digestAt(t, seq),
+          digest,
+          `round ${round}: PIT ${seq} reads differently than when cut`,
+        );
+        verifiedPits++;
+      }
+      // Every acknowledged batch reads back at its seq, unless retention gave that seq up.
       for (const [id, seq] of acked) {
+        if (!t.readable(seq)) {
+          acked.delete(id);
+          continue;
+        }
         for (const extent of crashBatch(id)) {
           const data = await t.read(extent.disk, extent.offset, extent.length, seq);
           const expected = extent.kind === "data" ? extent.data : Buffer.alloc(extent.length);
@@ -73,9 +111,11 @@ test("LayeredStore keeps every acknowledged batch across SIGKILL at random momen
       const seq = await t.append(extents);
       assert.equal(seq, t.lastSeq());
       acked.set(999_999_999 - round, seq);
+      const names = await readdir(join(dir, "timelines", "crash"));
+      compactedFiles += names.filter((n) => /-[0-9a-f]{8}\.dlt$/.test(n)).length;
       await store.close();
     }
-    assert.ok(acked.size > 200);
-    assert.ok(rolls >= 2, `only ${rolls} layers: the test did not exercise rolling`);
+    assert.ok(verifiedPits > 100, `only ${verifiedPits} PIT verifications`);
+    assert.ok(compactedFiles > 0, "no compacted layer was ever seen: the test did not exercise compaction");
   });
 });

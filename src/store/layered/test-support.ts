@@ -6,7 +6,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Extent } from "../staging-store.js";
+import { Xxh64 } from "@node-rs/xxhash";
+import type { Extent, Timeline } from "../staging-store.js";
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-store-"));
@@ -63,6 +64,9 @@ export class DiskModel {
   }
 }
 
+/** The crash test compacts often, so kills land in compaction and GC too. */
+export const CRASH_COMPACTION = { maxLayers: 3, fanIn: 2, garbageRatio: 0.2 };
+
 /** The crash test's disks: big enough for several zones, small enough to verify quickly. */
 export const CRASH_DISKS = [
   { id: "disk0", sizeBytes: 4 * 1024 * 1024 },
@@ -91,4 +95,15 @@ export function crashBatch(id: number): Extent[] {
     );
   }
   return extents;
+}
+
+/** XXH64 (hex) over every disk of the timeline at `seq`, read 1 MiB at a time. */
+export async function digestAt(t: Timeline, seq: number): Promise<string> {
+  const hash = new Xxh64();
+  for (const [d, disk] of t.info.disks.entries()) {
+    for (let at = 0; at < disk.sizeBytes; at += 1 << 20) {
+      hash.update(await t.read(d, at, Math.min(1 << 20, disk.sizeBytes - at), seq));
+    }
+  }
+  return hash.digest().toString(16);
 }
