@@ -13,7 +13,7 @@ function rejects(text: string, message: RegExp): void {
   );
 }
 
-test("formatRetentionPolicy() writes the default as the issue does", () => {
+test("formatRetentionPolicy() writes the default policy as all:1h,10m:1d,1h:7d,1d:30d", () => {
   assert.equal(formatRetentionPolicy(DEFAULT_RETENTION_POLICY), "all:1h,10m:1d,1h:7d,1d:30d");
   assert.equal(
     formatRetentionPolicy({ keepAllSeconds: 0, tiers: [{ everySeconds: 90, forSeconds: 5400 }] }),
