@@ -77,6 +77,36 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.equal(badSetting.code, 2);
     assert.match(badSetting.stderr, /Unknown project setting speed/);
 
+    const retention = await lifeboat(
+      config,
+      "project",
+      "settings",
+      "--project",
+      "prod",
+      "--set",
+      "retention=all:2h,10m:24h,1d:90d",
+    );
+    assert.equal(retention.code, 0, retention.stderr);
+    assert.match(retention.stdout, /retention\s+all:2h,10m:1d,1d:90d\n/);
+    assert.match(retention.stdout, /rpoTargetSeconds\s+30\n/);
+    const badRetention = await lifeboat(
+      config,
+      "project",
+      "settings",
+      "--project",
+      "prod",
+      "--set",
+      "retention=all:1h,10m:24h,15m:7d",
+    );
+    assert.equal(badRetention.code, 2);
+    assert.match(
+      badRetention.stderr,
+      /Invalid retention policy: the interval of tier 2 "15m:7d" must be a multiple of 10m/,
+    );
+    const projects = await lifeboat(config, "project", "list");
+    assert.match(projects.stdout, /RPO TARGET\s+RETENTION\s+CREATED\n/);
+    assert.match(projects.stdout, /prod\s+p-\S+\s+dr\s+FAILOVER\s+30s\s+all:2h,10m:1d,1d:90d\s/);
+
     const token = await lifeboat(config, "token", "create", "--project", "prod", "--ttl", "2h");
     assert.equal(token.code, 0, token.stderr);
     assert.match(token.stdout, /^lbt1\.[A-Za-z0-9_-]+\n$/);

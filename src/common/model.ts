@@ -12,12 +12,16 @@ import type {
   ReplicationDirection,
   ReplicationState,
 } from "./states.js";
+import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from "../store/retention/retention-policy.js";
 
 export interface ProjectSettings {
   /** Replication bandwidth limit per machine in Mbit/s; 0 means unlimited. */
   readonly bandwidthLimitMbps: number;
-  /** How long every PIT is kept, in seconds (retention tiers come later). */
-  readonly pitRetentionSeconds: number;
+  /**
+   * Which PITs are kept: every PIT for a window, then thinning tiers (src/store/retention/).
+   * It replaced `pitRetentionSeconds`; the state store upgrades projects stored with that.
+   */
+  readonly retention: RetentionPolicy;
   /** Staging location: "local" (the replicator's data directory) for now. */
   readonly stagingLocation: string;
   /** Days a successful test keeps the machine TESTED_RECENTLY. */
@@ -28,7 +32,7 @@ export interface ProjectSettings {
 
 export const DEFAULT_PROJECT_SETTINGS: ProjectSettings = {
   bandwidthLimitMbps: 0,
-  pitRetentionSeconds: 3600,
+  retention: DEFAULT_RETENTION_POLICY,
   stagingLocation: "local",
   testedRecentlyDays: 30,
   rpoTargetSeconds: 60,

@@ -109,6 +109,15 @@ test("bad bodies are 400 naming the field, never 5xx", () =>
         status: 400,
         message: /\/settings\/rpoTargetSeconds must be an integer/,
       },
+      {
+        raw: JSON.stringify({
+          name: "a",
+          type: "dr",
+          settings: { retention: { keepAllSeconds: 60, tiers: [7] } },
+        }),
+        status: 400,
+        message: /\/settings\/retention\/tiers\/0 must be an object/,
+      },
       { raw: "[".repeat(100_000) + "]".repeat(100_000), status: 400, message: /Invalid request body/ },
       { raw: JSON.stringify({ name: "a".repeat(2 * 1024 * 1024) }), status: 413, message: /too large/ },
       { raw: Buffer.from([0xff, 0xfe, 0x00, 0x7b]), status: 400, message: /not valid JSON/ },

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestConsole, newAgentKey, type TestConsole } from "../testing/test-console.js";
 import { parseInstallToken } from "../../common/install-token.js";
+import { DEFAULT_RETENTION_POLICY } from "../../store/retention/retention-policy.js";
 
 async function withConsole(fn: (tc: TestConsole) => Promise<void>): Promise<void> {
   const tc = await startTestConsole();
@@ -44,6 +45,81 @@ test("projects: create, duplicate 409, get by name, patch settings", () =>
     const settings = patched.body["settings"] as { testedRecentlyDays: number; rpoTargetSeconds: number };
     assert.deepEqual([settings.testedRecentlyDays, settings.rpoTargetSeconds], [7, 30]);
     assert.equal((await tc.request("GET", "/api/projects/nope")).status, 404);
+  }));
+
+test("projects: the retention policy defaults, is replaced whole, and bad ones change nothing", () =>
+  withConsole(async (tc) => {
+    const created = await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    assert.deepEqual(
+      (created.body["settings"] as { retention: unknown }).retention,
+      DEFAULT_RETENTION_POLICY,
+    );
+    const policy = { keepAllSeconds: 7200, tiers: [{ everySeconds: 3600, forSeconds: 14 * 86_400 }] };
+    const patched = await tc.request("PATCH", "/api/projects/prod", { settings: { retention: policy } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.deepEqual((patched.body["settings"] as { retention: unknown }).retention, policy);
+
+    const bad: { retention: unknown; message: RegExp }[] = [
+      {
+        retention: {
+          keepAllSeconds: 3600,
+          tiers: [
+            { everySeconds: 600, forSeconds: 86_400 },
+            { everySeconds: 900, forSeconds: 7 * 86_400 },
+          ],
+        },
+        message:
+          /^Invalid retention policy: \/settings\/retention\/tiers\/1\/everySeconds must be a multiple of 600/,
+      },
+      {
+        retention: { keepAllSeconds: 3600, tiers: [{ everySeconds: 600, forSeconds: 1800 }] },
+        message: /\/settings\/retention\/tiers\/0\/forSeconds must be at least 4200/,
+      },
+      {
+        retention: { keepAllSeconds: 30, tiers: [] },
+        message: /\/settings\/retention\/keepAllSeconds must be at least 60/,
+      },
+      {
+        retention: { keepAllSeconds: 366 * 86_400, tiers: [] },
+        message: /^Invalid request body: \/settings\/retention\/keepAllSeconds must be at most 31536000/,
+      },
+      {
+        retention: { keepAllSeconds: -1, tiers: [] },
+        message: /\/settings\/retention\/keepAllSeconds must be at least 0/,
+      },
+      {
+        retention: { keepAllSeconds: 3600.5, tiers: [] },
+        message: /\/settings\/retention\/keepAllSeconds must be an integer/,
+      },
+      { retention: "all:1h,10m:24h", message: /\/settings\/retention must be an object/ },
+      { retention: { keepAllSeconds: 3600 }, message: /\/settings\/retention\/tiers is required/ },
+      {
+        retention: { keepAllSeconds: 3600, tiers: [{ everySeconds: 600, forSeconds: 86_400, keep: true }] },
+        message: /\/settings\/retention\/tiers\/0\/keep is not a known field/,
+      },
+      {
+        retention: { keepAllSeconds: 3600, tiers: [], label: "x" },
+        message: /\/settings\/retention\/label is not a known field/,
+      },
+    ];
+    for (const c of bad) {
+      const res = await tc.request("PATCH", "/api/projects/prod", {
+        settings: { retention: c.retention, rpoTargetSeconds: 5 },
+      });
+      assert.equal(res.status, 400, `${JSON.stringify(c.retention)}: ${res.text}`);
+      assert.match(res.body.error?.message ?? "", c.message);
+      const create = await tc.request("POST", "/api/projects", {
+        name: "other",
+        type: "dr",
+        settings: { retention: c.retention },
+      });
+      assert.equal(create.status, 400, create.text);
+    }
+    const after = await tc.request("GET", "/api/projects/prod");
+    const settings = after.body["settings"] as { retention: unknown; rpoTargetSeconds: number };
+    assert.deepEqual(settings.retention, policy);
+    assert.equal(settings.rpoTargetSeconds, 60);
+    assert.equal((await tc.request("GET", "/api/projects")).body.length, 1);
   }));
 
 test("install tokens: format carries URL and CA fingerprint; revoked and expired tokens register nothing", () =>

@@ -3,11 +3,28 @@
  * string, and only its sha256 is stored.
  */
 import { UserError } from "../../common/errors.js";
-import { DEFAULT_PROJECT_SETTINGS, type InstallToken, type Project } from "../../common/model.js";
+import {
+  DEFAULT_PROJECT_SETTINGS,
+  type InstallToken,
+  type Project,
+  type ProjectSettings,
+} from "../../common/model.js";
 import { defineRoute, type Route } from "../http/route.js";
 import { audit, isoNow, newId, resolveProject, type ApiContext } from "./api-context.js";
 import { formatInstallToken, hashSecret, newTokenSecret } from "../../common/install-token.js";
+import { parseRetentionPolicy } from "../../store/retention/retention-policy.js";
 import { CreateProjectBody, CreateTokenBody, PatchProjectBody } from "./schemas.js";
+
+type SettingsPatch = Partial<ProjectSettings>;
+
+/**
+ * Settings a body passed the schema with, checked for what the schema cannot express; the
+ * retention policy is replaced whole, never merged. Throws UserError (400) naming the field.
+ */
+function checkSettings(patch: SettingsPatch | undefined): SettingsPatch {
+  if (patch?.retention === undefined) return { ...patch };
+  return { ...patch, retention: parseRetentionPolicy(patch.retention, "/settings/retention") };
+}
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 86_400;
 
@@ -22,6 +39,7 @@ export function projectRoutes(ctx: ApiContext): Route[] {
       status: 201,
       body: CreateProjectBody,
       handle: async ({ body, actor }) => {
+        const settings = checkSettings(body.settings);
         if ((await ctx.state.getProject(body.name)) !== undefined) {
           throw new UserError(`Project ${body.name} already exists: choose another name`, 409);
         }
@@ -29,7 +47,7 @@ export function projectRoutes(ctx: ApiContext): Route[] {
           id: newId("p"),
           name: body.name,
           type: body.type,
-          settings: { ...DEFAULT_PROJECT_SETTINGS, ...body.settings },
+          settings: { ...DEFAULT_PROJECT_SETTINGS, ...settings },
           direction: "FAILOVER",
           createdAt: isoNow(ctx),
         };
@@ -68,9 +86,10 @@ export function projectRoutes(ctx: ApiContext): Route[] {
       tag: "projects",
       body: PatchProjectBody,
       handle: async ({ params, body, actor }) => {
+        const settings = checkSettings(body.settings);
         const project = await resolveProject(ctx, params["project"] ?? "");
         const updated = await ctx.state.updateProject(project.id, {
-          settings: { ...project.settings, ...body.settings },
+          settings: { ...project.settings, ...settings },
         });
         await audit(ctx, {
           actor,

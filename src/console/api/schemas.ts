@@ -6,6 +6,7 @@
  */
 import { Type, type TLiteral, type TUnion } from "@sinclair/typebox";
 import { IP_POLICIES } from "../../common/model.js";
+import { MAX_RETENTION_SECONDS, MAX_RETENTION_TIERS } from "../../store/retention/retention-policy.js";
 import { INITIATING_STEPS, LAUNCH_MODES, PROJECT_TYPES, REPLICATION_STATES } from "../../common/states.js";
 
 function oneOf<T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> {
@@ -17,11 +18,32 @@ const strict = { additionalProperties: false } as const;
 const Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Name = Type.String({ minLength: 1, maxLength: 63, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" });
 
+/**
+ * The shape of a retention policy. Handlers then apply parseRetentionPolicy for the rules a
+ * schema cannot say (tiers nest and widen, the reach), naming the field the same way.
+ */
+export const RetentionPolicyBody = Type.Object(
+  {
+    keepAllSeconds: Type.Integer({ minimum: 0, maximum: MAX_RETENTION_SECONDS }),
+    tiers: Type.Array(
+      Type.Object(
+        {
+          everySeconds: Type.Integer({ minimum: 1, maximum: MAX_RETENTION_SECONDS }),
+          forSeconds: Type.Integer({ minimum: 1, maximum: MAX_RETENTION_SECONDS }),
+        },
+        strict,
+      ),
+      { maxItems: MAX_RETENTION_TIERS },
+    ),
+  },
+  strict,
+);
+
 export const ProjectSettingsPatch = Type.Partial(
   Type.Object(
     {
       bandwidthLimitMbps: Type.Number({ minimum: 0, maximum: 1e9 }),
-      pitRetentionSeconds: Type.Integer({ minimum: 60 }),
+      retention: RetentionPolicyBody,
       stagingLocation: Type.String({ minLength: 1, maxLength: 1024 }),
       testedRecentlyDays: Type.Integer({ minimum: 1, maximum: 3650 }),
       rpoTargetSeconds: Type.Integer({ minimum: 1 }),

@@ -14,6 +14,10 @@ const HOSTILE: readonly string[] = [
   "\u0000\u0001",
   JSON.stringify({ name: { $gt: "" }, type: ["dr"], machineIds: "web-1", token: 1, disks: {} }),
   JSON.stringify({ machineIds: [{}], mode: null, pit: 5, settings: [] }),
+  '{"settings": {"retention": {"keepAllSeconds": 1e400, "tiers": [{"everySeconds": 0, "forSeconds": -1}]}}}',
+  JSON.stringify({
+    settings: { retention: { keepAllSeconds: 0, tiers: [{ everySeconds: 7, forSeconds: 8 }] } },
+  }),
   JSON.stringify({ token: "lbt1.%%%", name: "../../etc", disks: [{ path: 1, sizeBytes: -1 }] }),
   '{"sizeBytes": 1e400, "lagSeconds": -1, "progressPercent": 1000}',
   '{"constructor":{"prototype":{"polluted":true}},"__proto__":{"polluted":true}}',

@@ -26,9 +26,24 @@ import type {
   ProjectPatch,
   StateStore,
 } from "../state-store.js";
+import { upgradeProjectSettings } from "../upgrade-project-settings.js";
+
+/** SQL, or a function for what SQL cannot say; runs inside the migration's transaction. */
+type Migration = string | ((db: Database.Database) => void);
+
+/** Version 2: project settings trade `pitRetentionSeconds` for a `retention` policy. */
+function upgradeProjects(db: Database.Database): void {
+  const rows = db.prepare("SELECT id, data FROM projects").all() as { id: string; data: string }[];
+  const update = db.prepare("UPDATE projects SET data = ? WHERE id = ?");
+  for (const row of rows) {
+    const project = JSON.parse(row.data) as Project;
+    const next: Project = { ...project, settings: upgradeProjectSettings(project.settings) };
+    update.run(JSON.stringify(next), row.id);
+  }
+}
 
 /** Each entry moves the schema one version forward; never edit a released one. */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
    CREATE TABLE install_tokens (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
      data TEXT NOT NULL);
@@ -46,6 +61,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, project_id TEXT, actor TEXT NOT NULL,
      action TEXT NOT NULL, target TEXT, details TEXT NOT NULL);
    CREATE INDEX audit_project ON audit(project_id);`,
+  upgradeProjects,
 ];
 
 interface DataRow {
@@ -103,7 +119,9 @@ export class SqliteStateStore implements StateStore {
         );
       }
       for (; version < MIGRATIONS.length; version++) {
-        this.#db.exec(MIGRATIONS[version] ?? "");
+        const migration = MIGRATIONS[version] ?? "";
+        if (typeof migration === "string") this.#db.exec(migration);
+        else migration(this.#db);
         this.#db.prepare("UPDATE schema_version SET version = ?").run(version + 1);
       }
     });
