@@ -64,6 +64,21 @@ test("createFrameCodec() round-trips every compression, encrypted or not, at 4 K
   }
 });
 
+test("createFrameCodec() seals at the zstd level asked for; any codec opens the frames", () => {
+  const data = textLike(MAX_FRAME_BYTES, 11);
+  const sizes = [-5, 1, 9].map((zstdLevel) => {
+    const frame = createFrameCodec({ compression: "zstd", zstdLevel }).seal(data, AAD);
+    assert.deepEqual(createFrameCodec({ compression: "none" }).open(frame, AAD), data);
+    return frame.length;
+  });
+  // Higher levels, smaller frames.
+  assert.deepEqual(
+    [...sizes].sort((a, b) => b - a),
+    sizes,
+  );
+  assert.equal(new Set(sizes).size, 3, String(sizes));
+});
+
 test("FrameCodec.open() opens frames of any compression, whatever the codec's own", () => {
   const key = newKey();
   const data = textLike(8192, 3);
@@ -287,6 +302,9 @@ test("createFrameCodec() describes itself and rejects bad options", () => {
   assert.equal(plain.encrypted, false);
   assert.equal(plain.keyId, undefined);
   assert.throws(() => createFrameCodec({ compression: "gzip" as Compression }), /Unknown compression "gzip"/);
+  for (const zstdLevel of [0, 1.5, 1000]) {
+    assert.throws(() => createFrameCodec({ compression: "zstd", zstdLevel }), /Invalid zstd level/);
+  }
   assert.throws(
     () => createFrameCodec({ compression: "none", key: makeDataKey("k", randomBytes(16)) }),
     /16 bytes/,

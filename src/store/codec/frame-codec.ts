@@ -17,7 +17,12 @@ import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } fro
 import { UserError } from "../../common/errors.js";
 import { FrameError, MAX_FRAME_BYTES, type Compression, type FrameCodec } from "./block-codec.js";
 import { checkDataKey, type DataKey } from "./data-key.js";
-import { createFrameCompressor, type FrameCompressor } from "./frame-compressor.js";
+import {
+  DEFAULT_ZSTD_LEVEL,
+  ZSTD_LEVELS,
+  createFrameCompressor,
+  type FrameCompressor,
+} from "./frame-compressor.js";
 import {
   FRAME_BLOCK,
   HEADER_BYTES,
@@ -34,6 +39,12 @@ export interface FrameCodecOptions {
   readonly compression: Compression;
   /** Encrypts and authenticates frames with this key; without it frames carry an XXH64. */
   readonly key?: DataKey;
+  /**
+   * zstd level for sealing (default 1); opening does not depend on it. Measured on 64 KiB
+   * frames: level -1 sealed mixed data about 20% faster at the same ratio but lost 15% of
+   * the ratio on text-like data; level 3 was about 25% slower for 2-3% better ratio.
+   */
+  readonly zstdLevel?: number;
 }
 
 const COMPRESSIONS: readonly Compression[] = ["none", "lz4", "zstd"];
@@ -45,8 +56,14 @@ export function createFrameCodec(options: FrameCodecOptions): FrameCodec {
       `Unknown compression ${JSON.stringify(options.compression)}: expected none, lz4 or zstd`,
     );
   }
+  const level = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
+  if (!Number.isInteger(level) || level === 0 || level < ZSTD_LEVELS.min || level > ZSTD_LEVELS.max) {
+    throw new UserError(
+      `Invalid zstd level ${level}: expected a non-zero integer from ${ZSTD_LEVELS.min} to ${ZSTD_LEVELS.max}`,
+    );
+  }
   if (options.key !== undefined) checkDataKey(options.key);
-  return new SealingFrameCodec(options.compression, options.key);
+  return new SealingFrameCodec(options.compression, options.key, level);
 }
 
 interface Encryption {
@@ -61,8 +78,10 @@ class SealingFrameCodec implements FrameCodec {
   readonly keyId: string | undefined;
   readonly #encryption: Encryption | undefined;
   readonly #compressors = new Map<Compression, FrameCompressor>();
+  readonly #zstdLevel: number;
 
-  constructor(compression: Compression, key: DataKey | undefined) {
+  constructor(compression: Compression, key: DataKey | undefined, zstdLevel: number) {
+    this.#zstdLevel = zstdLevel;
     this.compression = compression;
     this.encrypted = key !== undefined;
     this.keyId = key?.id;
@@ -162,7 +181,7 @@ class SealingFrameCodec implements FrameCodec {
   #compressor(compression: Exclude<Compression, "none">): FrameCompressor {
     let compressor = this.#compressors.get(compression);
     if (compressor === undefined) {
-      compressor = createFrameCompressor(compression);
+      compressor = createFrameCompressor(compression, this.#zstdLevel);
       this.#compressors.set(compression, compressor);
     }
     return compressor;

@@ -3,7 +3,10 @@
  * reused between frames: zstd's compression and decompression contexts and an output
  * buffer sized for the largest frame, so sealing a frame allocates nothing here. lz4-napi
  * has no into-a-buffer API; its output (which starts with lz4's own 4-byte plain length)
- * is used as is.
+ * is used as is. Measured here (scripts/bench-codec.js), lz4-napi sealed 64 KiB frames of
+ * mixed or random data at about a third of zstd level 1's speed, much of it kernel time,
+ * and was no faster on text-like data or 4 KiB frames, always at a lower ratio: zstd is
+ * the one to choose; lz4 stays because the format names it.
  *
  * `compress` returns a payload only when it is smaller than the input: the caller stores
  * the frame plain otherwise. The returned bytes may be a view of a scratch buffer that the
@@ -24,8 +27,14 @@ export interface FrameCompressor {
   decompress(payload: Uint8Array, plainLength: number): Buffer;
 }
 
-export function createFrameCompressor(compression: Exclude<Compression, "none">): FrameCompressor {
-  return compression === "zstd" ? new ZstdFrameCompressor(DEFAULT_ZSTD_LEVEL) : new Lz4FrameCompressor();
+/** zstd levels accepted: the library's range (negative levels trade ratio for speed). */
+export const ZSTD_LEVELS = { min: zstd.minCLevel(), max: zstd.maxCLevel() };
+
+export function createFrameCompressor(
+  compression: Exclude<Compression, "none">,
+  zstdLevel = DEFAULT_ZSTD_LEVEL,
+): FrameCompressor {
+  return compression === "zstd" ? new ZstdFrameCompressor(zstdLevel) : new Lz4FrameCompressor();
 }
 
 class ZstdFrameCompressor implements FrameCompressor {
