@@ -3,6 +3,8 @@
  * the console the replicator object itself; a remote replicator would implement the same
  * interface over its control API. The console never touches the staging store directly.
  */
+import type { RetentionOutcome } from "../replicator/pit-retention.js";
+import type { RetentionPolicy } from "../store/retention/retention-policy.js";
 import type { DiskSpec, Pit, Timeline } from "../store/staging-store.js";
 
 export interface ReplicatorEndpoint {
@@ -23,6 +25,18 @@ export interface ReplicatorControl {
 
   /** PITs of a timeline, oldest first. */
   pits(timelineId: string): Promise<readonly Pit[]>;
+
+  /** Names a PIT (default: the newest) as a snapshot that retention keeps until deleted. */
+  nameSnapshot(timelineId: string, name: string, seq?: number): Promise<Pit>;
+
+  /** Deletes a named snapshot: it becomes an ordinary PIT that retention may drop. */
+  deleteSnapshot(timelineId: string, seq: number): Promise<Pit>;
+
+  /**
+   * Drops the PITs `policy` no longer keeps at `now` (named snapshots and the newest PIT
+   * always stay); the store compacts their data away in the background.
+   */
+  applyRetention(timelineId: string, policy: RetentionPolicy, now: number): Promise<RetentionOutcome>;
 
   /** Copy-on-write branch of a timeline at a seq, for a launch. */
   createBranch(branchId: string, timelineId: string, seq: number): Promise<void>;

@@ -28,6 +28,8 @@ import { TLS_POLICY } from "../wire/tls-policy.js";
 import { ScanTracker } from "../agent/trackers/scan/scan-tracker.js";
 import { FailbackSession } from "./failback-session.js";
 import { PitCutter } from "./pit-cutter.js";
+import { applyRetention, nameSnapshot, unnameSnapshot, type RetentionOutcome } from "./pit-retention.js";
+import type { RetentionPolicy } from "../store/retention/retention-policy.js";
 import { SourceSession } from "./source-session.js";
 import { TimelineSink } from "./timeline-sink.js";
 
@@ -316,6 +318,18 @@ export class Replicator implements ReplicatorControl {
 
   pits(timelineId: string): Promise<readonly Pit[]> {
     return Promise.resolve(this.opts.store.timeline(timelineId).pits());
+  }
+
+  nameSnapshot(timelineId: string, name: string, seq?: number): Promise<Pit> {
+    return nameSnapshot(this.opts.store.timeline(timelineId), name, seq);
+  }
+
+  deleteSnapshot(timelineId: string, seq: number): Promise<Pit> {
+    return unnameSnapshot(this.opts.store.timeline(timelineId), seq);
+  }
+
+  applyRetention(timelineId: string, policy: RetentionPolicy, now: number): Promise<RetentionOutcome> {
+    return applyRetention(this.opts.store.timeline(timelineId), policy, now);
   }
 
   async createBranch(branchId: string, timelineId: string, seq: number): Promise<void> {

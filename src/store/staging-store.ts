@@ -42,6 +42,8 @@ export interface Pit {
   /** Milliseconds since the epoch, when the PIT was cut. */
   readonly time: number;
   readonly label?: string;
+  /** A named snapshot: retention never drops it; only an operator's delete does. */
+  readonly keep?: boolean;
 }
 
 export interface BranchBase {
@@ -101,6 +103,13 @@ export interface Timeline {
 
   /** PITs, oldest first. */
   pits(): readonly Pit[];
+
+  /**
+   * Names an existing PIT and sets whether retention must keep it (a named snapshot), or
+   * with `keep: false` and no label turns it back into an ordinary PIT. Durable on resolve.
+   * UserError 404 when there is no PIT at `seq`.
+   */
+  markPit(seq: number, mark: { readonly label?: string; readonly keep: boolean }): Promise<Pit>;
 
   /**
    * Forgets these PITs (retention). Missing seqs are ignored. Background compaction then

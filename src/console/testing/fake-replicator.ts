@@ -4,6 +4,9 @@
  * the console's routes and jobs can be tested alone.
  */
 import type { ReplicatorControl, ReplicatorEndpoint } from "../replicator-control.js";
+import { UserError } from "../../common/errors.js";
+import type { RetentionOutcome } from "../../replicator/pit-retention.js";
+import type { RetentionPolicy } from "../../store/retention/retention-policy.js";
 import type { DiskSpec, Pit, Timeline } from "../../store/staging-store.js";
 
 export class FakeReplicator implements ReplicatorControl {
@@ -20,6 +23,32 @@ export class FakeReplicator implements ReplicatorControl {
 
   pits(timelineId: string): Promise<readonly Pit[]> {
     return Promise.resolve(this.pitsByTimeline.get(timelineId) ?? []);
+  }
+
+  nameSnapshot(timelineId: string, name: string, seq?: number): Promise<Pit> {
+    this.calls.push(`nameSnapshot ${timelineId} ${name} ${seq ?? "newest"}`);
+    return this.mark(timelineId, seq, (p) => ({ ...p, label: name, keep: true }));
+  }
+
+  deleteSnapshot(timelineId: string, seq: number): Promise<Pit> {
+    this.calls.push(`deleteSnapshot ${timelineId} ${seq}`);
+    return this.mark(timelineId, seq, (p) => ({ seq: p.seq, time: p.time }));
+  }
+
+  applyRetention(timelineId: string, policy: RetentionPolicy, now: number): Promise<RetentionOutcome> {
+    this.calls.push(`applyRetention ${timelineId} ${policy.keepAllSeconds} ${now}`);
+    const kept = this.pitsByTimeline.get(timelineId)?.length ?? 0;
+    return Promise.resolve({ kept, dropped: 0 });
+  }
+
+  private mark(timelineId: string, seq: number | undefined, change: (p: Pit) => Pit): Promise<Pit> {
+    const pits = this.pitsByTimeline.get(timelineId) ?? [];
+    const i = seq === undefined ? pits.length - 1 : pits.findIndex((p) => p.seq === seq);
+    const pit = pits[i];
+    if (pit === undefined) return Promise.reject(new UserError(`No PIT at seq ${seq ?? "newest"}`, 404));
+    const next = change(pit);
+    pits[i] = next;
+    return Promise.resolve(next);
   }
 
   createBranch(branchId: string, timelineId: string, seq: number): Promise<void> {

@@ -250,6 +250,25 @@ export class LayeredTimeline implements Timeline {
     return this.manifest.pits;
   }
 
+  async markPit(seq: number, mark: { readonly label?: string; readonly keep: boolean }): Promise<Pit> {
+    this.checkOpen();
+    let result: Pit | undefined;
+    await this.updateManifest((m) => {
+      const old = m.pits.find((p) => p.seq === seq);
+      if (old === undefined) return undefined;
+      result = {
+        seq: old.seq,
+        time: old.time,
+        ...(mark.label === undefined ? {} : { label: mark.label }),
+        ...(mark.keep ? { keep: true } : {}),
+      };
+      const next = result;
+      return { ...m, pits: m.pits.map((p) => (p.seq === seq ? next : p)) };
+    });
+    if (result === undefined) throw new UserError(`Timeline ${this.info.id} has no PIT at seq ${seq}`, 404);
+    return result;
+  }
+
   async dropPits(seqs: readonly number[]): Promise<void> {
     this.checkOpen();
     const doomed = new Set(seqs);
