@@ -143,3 +143,11 @@ export const FailbackStatusBody = Type.Object({
   totalBytes: Bytes,
   caughtUp: Type.Boolean(),
 });
+
+export const SnapshotBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    seq: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
