@@ -123,7 +123,19 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.match(list.stdout, /web-1\s+m-[0-9a-f]{12}\s+CONTINUOUS\s+100%\s+3s\s+NOT_TESTED/);
 
     const pits = await lifeboat(config, "pits", "web-1", "--json");
-    assert.deepEqual(JSON.parse(pits.stdout), [{ seq: 7, time: "2026-02-01T00:00:00.000Z" }]);
+    assert.deepEqual(JSON.parse(pits.stdout), [
+      { seq: 7, time: "2026-02-01T00:00:00.000Z", name: null, keep: false },
+    ]);
+    const named = await lifeboat(config, "snapshot", "create", "web-1", "--name", "before upgrade");
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, /7\s+2026-02-01T00:00:00.000Z\s+before upgrade\s+until deleted/);
+    const table = await lifeboat(config, "pits", "web-1");
+    assert.match(table.stdout, /SEQ\s+TIME\s+SNAPSHOT\n\s*7\s+\S+\s+before upgrade \(kept until deleted\)/);
+    const badSeq = await lifeboat(config, "snapshot", "delete", "web-1", "--seq", "x");
+    assert.equal(badSeq.code, 2);
+    const unnamed = await lifeboat(config, "snapshot", "delete", "web-1", "--seq", "7", "--json");
+    assert.equal(unnamed.code, 0, unnamed.stderr);
+    assert.equal((JSON.parse(unnamed.stdout) as { keep: boolean }).keep, false);
 
     const bp = await lifeboat(
       config,
