@@ -1,7 +1,7 @@
 /**
  * Child side of a phase: `node dist/bench/phase-child.js NAME`, params over IPC. Runs the
- * phase, then replies with its result and this process's peak RSS (VmHWM), and exits.
- * SIGTERM aborts the phase's signal.
+ * phase, then replies with its result, this process's peak RSS (VmHWM) and the peaks of its
+ * JS heap and buffers (sampled), and exits. SIGTERM aborts the phase's signal.
  */
 import { errorMessage } from "../common/errors.js";
 import type { ChildReply, PhaseResult } from "./phase.js";
@@ -12,6 +12,14 @@ const controller = new AbortController();
 process.once("SIGTERM", () => controller.abort(new Error("Bench phase stopped by SIGTERM")));
 
 const name = process.argv[2] ?? "";
+let peakHeapUsedBytes = 0;
+let peakArrayBuffersBytes = 0;
+const sampleMemory = (): void => {
+  const usage = process.memoryUsage();
+  peakHeapUsedBytes = Math.max(peakHeapUsedBytes, usage.heapUsed);
+  peakArrayBuffersBytes = Math.max(peakArrayBuffersBytes, usage.arrayBuffers);
+};
+setInterval(sampleMemory, 50).unref();
 process.once("message", (message: { params: unknown }) => {
   void run(message.params).then((reply) =>
     process.send?.(reply, undefined, undefined, () => {
@@ -27,7 +35,9 @@ async function run(params: unknown): Promise<ChildReply<PhaseResult>> {
   }
   try {
     const result = await phase.run(params as never, controller.signal);
-    return { ok: true, outcome: { ...result, peakRssBytes: peakRss() ?? 0 } };
+    sampleMemory();
+    const outcome = { ...result, peakRssBytes: peakRss() ?? 0, peakHeapUsedBytes, peakArrayBuffersBytes };
+    return { ok: true, outcome };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? (err.stack ?? err.message) : errorMessage(err) };
   }

@@ -19,8 +19,16 @@ export interface Phase<P, R extends PhaseResult> {
   run(params: P, signal: AbortSignal): Promise<R>;
 }
 
-/** A result and the child's peak resident set over its whole life. */
-export type Outcome<R> = R & { readonly peakRssBytes: number };
+/** Where a child's memory went, from process.memoryUsage() sampled every 50 ms (so lower bounds). */
+export interface MemoryPeaks {
+  /** Live JS objects. */
+  readonly peakHeapUsedBytes: number;
+  /** Buffers and other ArrayBuffers (outside the JS heap, inside RSS once touched). */
+  readonly peakArrayBuffersBytes: number;
+}
+
+/** A result, the child's peak resident set over its whole life (VmHWM), and its memory peaks. */
+export type Outcome<R> = R & MemoryPeaks & { readonly peakRssBytes: number };
 
 /** Parent to child: the params. Child to parent: the outcome, or why it failed. */
 export type ChildReply<R> =

@@ -44,7 +44,16 @@ test("renderReport() prints one row per figure with ratio and verdict, then base
   const report: SuiteReport = {
     suite: "store",
     figures: [INGEST, WA, RSS],
-    phases: [{ phase: "ingest", seconds: 5.5, peakRssBytes: 61.2e6, writeBytes: 3e9 }],
+    phases: [
+      {
+        phase: "ingest",
+        seconds: 5.5,
+        peakRssBytes: 61.2e6,
+        peakHeapUsedBytes: 20e6,
+        peakArrayBuffersBytes: 16.8e6,
+        writeBytes: 3e9,
+      },
+    ],
     baselines: [{ command: "dd if=a of=b", seconds: 4, writeBytes: 4.3e9, peakRssBytes: 6e6 }],
     notes: ["cache cold"],
   };
@@ -56,7 +65,10 @@ test("renderReport() prints one row per figure with ratio and verdict, then base
   assert.match(lines[4] ?? "", /^write amplification\s+2\.04\s+x\s+-\s+-\s+≤ 1\.5\s+FAIL$/);
   assert.match(lines[5] ?? "", /^ {2}peak RSS\s+61\.2\s+MB\s+-\s+-\s+-\s+-$/);
   assert.match(text, /dd if=a of=b: 4\.000 s, wrote 4300 MB/);
-  assert.match(text, /ingest: 5\.500 s, wrote 3000 MB, peak RSS 61\.2 MB/);
+  assert.match(
+    text,
+    /ingest: 5\.500 s, wrote 3000 MB, peak RSS 61\.2 MB \(sampled peaks: JS heap 20 MB, buffers 16\.8 MB\)/,
+  );
   assert.match(text, /- cache cold/);
   const json = reportJson(report) as { figures: Array<{ ratio: number | null; verdict: string | null }> };
   assert.deepEqual(

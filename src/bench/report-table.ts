@@ -44,7 +44,8 @@ export function renderReport(report: SuiteReport): string {
     for (const p of report.phases) {
       lines.push(
         `  ${p.phase}: ${p.seconds.toFixed(3)} s, wrote ${formatNumber(p.writeBytes / 1e6)} MB, ` +
-          `peak RSS ${formatNumber(p.peakRssBytes / 1e6)} MB`,
+          `peak RSS ${formatNumber(p.peakRssBytes / 1e6)} MB (sampled peaks: JS heap ` +
+          `${formatNumber(p.peakHeapUsedBytes / 1e6)} MB, buffers ${formatNumber(p.peakArrayBuffersBytes / 1e6)} MB)`,
       );
     }
     lines.push("");

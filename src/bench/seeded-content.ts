@@ -9,8 +9,9 @@
 import { createCipheriv, createHash } from "node:crypto";
 
 export const BLOCK = 4096;
-const TEXT_POOL_BYTES = 2 * 1024 * 1024;
-const RANDOM_POOL_BYTES = 4 * 1024 * 1024;
+const TEXT_POOL_BYTES = 1024 * 1024;
+const RANDOM_POOL_BYTES = 2 * 1024 * 1024;
+const ZERO_PIECE = Buffer.alloc(64 * 1024);
 
 /** xorshift32: a small, fast, seeded generator of numbers in [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -48,8 +49,11 @@ export class SeededContent {
     const iv = Buffer.alloc(16);
     iv.writeUIntBE(streamOffset / 16, 10, 6);
     const cipher = createCipheriv("aes-256-ctr", this.key, iv);
-    out.fill(0);
-    cipher.update(out).copy(out);
+    // Small pieces: one big update() would leave a big freed allocation in the measured process's RSS.
+    for (let pos = 0; pos < out.length; pos += ZERO_PIECE.length) {
+      const n = Math.min(ZERO_PIECE.length, out.length - pos);
+      cipher.update(ZERO_PIECE.subarray(0, n)).copy(out, pos);
+    }
   }
 
   /** Fills `out` with text, each 4 KiB block copied from a pool offset `random` picks. */
@@ -87,33 +91,40 @@ const WORDS = (
   "select from where order group limit offset transaction lock wait deadlock checkpoint log archive"
 ).split(" ");
 const PATHS = ["/api/v1/items", "/api/v1/users/", "/static/app.js", "/healthz", "/login", "/orders/"];
+const STATUSES = [200, 200, 200, 304, 404, 500];
 
-/** Text resembling what fills real disks: syslog-style lines, access logs and prose. */
+/**
+ * Text resembling what fills real disks: syslog-style lines, access logs and prose, written
+ * line by line straight into the pool, so making it leaves little garbage behind.
+ */
 function textPool(seed: number, bytes: number): Buffer {
   const random = seededRandom(seed ^ 0x5eed);
   const pick = <T>(list: readonly T[]): T => list[below(random, list.length)] as T;
-  const lines: string[] = [];
-  let size = 0;
+  const words = (count: number): string => {
+    let text = pick(WORDS);
+    for (let i = 1; i < count; i++) text += ` ${pick(WORDS)}`;
+    return text;
+  };
+  const pool = Buffer.alloc(bytes);
+  let pos = 0;
   let time = Date.UTC(2026, 10, 25, 8, 0, 0);
-  while (size < bytes) {
+  while (pos < bytes) {
     time += below(random, 2000);
     const stamp = new Date(time).toISOString();
     const roll = random();
     let line: string;
     if (roll < 0.45) {
-      const words = Array.from({ length: 4 + below(random, 12) }, () => pick(WORDS)).join(" ");
-      line = `${stamp} ${pick(HOSTS)} ${pick(SERVICES)}[${100 + below(random, 30000)}]: ${pick(LEVELS)} ${words}`;
+      line = `${stamp} ${pick(HOSTS)} ${pick(SERVICES)}[${100 + below(random, 30000)}]: ${pick(LEVELS)} ${words(4 + below(random, 12))}\n`;
     } else if (roll < 0.75) {
       const ip = `10.${below(random, 256)}.${below(random, 256)}.${below(random, 256)}`;
       line =
         `${ip} - - [${stamp}] "GET ${pick(PATHS)}${below(random, 100000)} HTTP/1.1" ` +
-        `${pick([200, 200, 200, 304, 404, 500])} ${below(random, 90000)} "-" "curl/8.${below(random, 9)}"`;
+        `${pick(STATUSES)} ${below(random, 90000)} "-" "curl/8.${below(random, 9)}"\n`;
     } else {
-      const words = Array.from({ length: 8 + below(random, 30) }, () => pick(WORDS));
-      line = words.join(" ").replace(/^./, (c) => c.toUpperCase()) + ".";
+      const sentence = words(8 + below(random, 30));
+      line = `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.\n`;
     }
-    lines.push(line);
-    size += line.length + 1;
+    pos += pool.write(line, pos, "latin1");
   }
-  return Buffer.from(lines.join("\n") + "\n", "latin1").subarray(0, bytes);
+  return pool;
 }

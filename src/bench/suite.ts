@@ -39,6 +39,9 @@ export interface PhaseCost {
   readonly phase: string;
   readonly seconds: number;
   readonly peakRssBytes: number;
+  /** Sampled peaks of the JS heap and of Buffers; the rest of RSS is Node.js itself and native memory. */
+  readonly peakHeapUsedBytes: number;
+  readonly peakArrayBuffersBytes: number;
   readonly writeBytes: number;
 }
 

@@ -8,8 +8,8 @@ import { SeededContent, seededRandom } from "./seeded-content.js";
 
 const MiB = 1024 * 1024;
 
-test("planImage() tiles the image with block-aligned runs, about 30% zeros for a large image", () => {
-  const size = 64 * 1024 * MiB;
+test("planImage() tiles the image with block-aligned runs, each kind holding its share", () => {
+  const size = 4 * 1024 * MiB;
   const runs = planImage(size, 1);
   let offset = 0;
   for (const run of runs) {
@@ -20,8 +20,12 @@ test("planImage() tiles the image with block-aligned runs, about 30% zeros for a
   }
   assert.equal(offset, size);
   const c = compositionOf(runs);
-  assert.ok(Math.abs(c.zero / size - 0.3) < 0.05, `zero share ${c.zero / size}`);
-  assert.ok(Math.abs(c.text / size - 0.35) < 0.05, `text share ${c.text / size}`);
+  assert.equal(c.zero, Math.round((0.3 * size) / 4096) * 4096);
+  assert.equal(c.text, Math.round((0.35 * size) / 4096) * 4096);
+  assert.equal(c.zero + c.text + c.random, size);
+  assert.ok(c.runs > 100, `${c.runs} runs`);
+  const small = compositionOf(planImage(32 * MiB, 3));
+  assert.ok(Math.abs(small.zero / (32 * MiB) - 0.3) < 0.001);
   assert.deepEqual(planImage(size, 1), runs);
   assert.notDeepEqual(planImage(size, 2), runs);
   assert.throws(() => planImage(1000, 1), RangeError);

@@ -1,8 +1,8 @@
 /**
  * The deterministic test image every bench reads: runs of zeros, text-like data and random
- * data, each run's length drawn log-uniformly from its kind's range (zeros come in large
- * runs like free space, text in small ones like files and logs), the kinds chosen so each
- * covers its share of the image on average. Zero runs are holes: the file is written sparse.
+ * data in a shuffled order, each run's length drawn log-uniformly from its kind's range
+ * (zeros come in large runs like free space, text in small ones like files and logs), each
+ * kind covering its share of the image. Zero runs are holes: the file is written sparse.
  */
 import { open } from "node:fs/promises";
 import { BLOCK, SeededContent, seededRandom } from "./seeded-content.js";
@@ -39,24 +39,37 @@ const KINDS: readonly RunKind[] = ["zero", "text", "random"];
 
 export type ImageComposition = Readonly<Record<RunKind, number>> & { readonly runs: number };
 
-/** The runs of an image of `sizeBytes` (a multiple of 4096) for `seed`; they tile the image. */
+/**
+ * The runs of an image of `sizeBytes` (a multiple of 4096) for `seed`; they tile the image.
+ * Each kind gets runs until it holds its share (to the block), then the runs are shuffled,
+ * so the shares are exact however few long runs a small image has.
+ */
 export function planImage(sizeBytes: number, seed: number, mix: ImageMix = DEFAULT_MIX): ImageRun[] {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % BLOCK !== 0) {
     throw new RangeError(`Image size ${sizeBytes} is not a positive multiple of ${BLOCK}`);
   }
-  // A kind is picked with probability share / mean run length, so its bytes match its share.
-  const weights = KINDS.map((k) => mix[k].share / meanLogUniform(mix[k].minBytes, mix[k].maxBytes));
-  const total = weights.reduce((a, b) => a + b, 0);
   const random = seededRandom(seed);
+  const pieces: Array<{ kind: RunKind; length: number }> = [];
+  let left = sizeBytes;
+  KINDS.forEach((kind, i) => {
+    const { share, minBytes, maxBytes } = mix[kind];
+    const quota =
+      i === KINDS.length - 1 ? left : Math.min(left, Math.round((share * sizeBytes) / BLOCK) * BLOCK);
+    left -= quota;
+    for (let given = 0; given < quota;) {
+      const drawn = minBytes * Math.pow(maxBytes / minBytes, random());
+      const length = Math.min(quota - given, Math.max(BLOCK, Math.round(drawn / BLOCK) * BLOCK));
+      pieces.push({ kind, length });
+      given += length;
+    }
+  });
+  for (let i = pieces.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [pieces[i], pieces[j]] = [pieces[j] as (typeof pieces)[number], pieces[i] as (typeof pieces)[number]];
+  }
   const runs: ImageRun[] = [];
-  for (let offset = 0; offset < sizeBytes;) {
-    let r = random() * total;
-    let i = 0;
-    while (i < KINDS.length - 1 && r >= (weights[i] ?? 0)) r -= weights[i++] ?? 0;
-    const kind = KINDS[i] as RunKind;
-    const { minBytes, maxBytes } = mix[kind];
-    const drawn = minBytes * Math.pow(maxBytes / minBytes, random());
-    const length = Math.min(sizeBytes - offset, Math.max(BLOCK, Math.round(drawn / BLOCK) * BLOCK));
+  let offset = 0;
+  for (const { kind, length } of pieces) {
     const last = runs[runs.length - 1];
     if (last?.kind === kind)
       runs[runs.length - 1] = { kind, offset: last.offset, length: last.length + length };
@@ -70,10 +83,6 @@ export function compositionOf(runs: readonly ImageRun[]): ImageComposition {
   const bytes = { zero: 0, text: 0, random: 0 };
   for (const run of runs) bytes[run.kind] += run.length;
   return { ...bytes, runs: runs.length };
-}
-
-function meanLogUniform(min: number, max: number): number {
-  return min === max ? min : (max - min) / Math.log(max / min);
 }
 
 export interface WriteImageOptions {

@@ -61,6 +61,8 @@ async function runStoreSuite(ctx: SuiteContext): Promise<SuiteReport> {
       phase: label,
       seconds: outcome.seconds,
       peakRssBytes: outcome.peakRssBytes,
+      peakHeapUsedBytes: outcome.peakHeapUsedBytes,
+      peakArrayBuffersBytes: outcome.peakArrayBuffersBytes,
       writeBytes: outcome.writeBytes,
     });
     return outcome;
@@ -289,6 +291,8 @@ async function runStoreSuite(ctx: SuiteContext): Promise<SuiteReport> {
       " ms",
     `random writes: the store took ${random.settleSeconds.toFixed(2)} s after the last ack to close (background rolls); ` +
       "bytes still in the active journal segment at close have not been rolled yet, so they count once",
+    "peak RSS is the child's VmHWM over its whole life, the bench's own part included: Node.js and the open store " +
+      "(the idle row), the batches in flight (4 MiB each in the ingest, 1 MiB in the random writes) and 3 MiB of content pools",
     `load average ${load0.toFixed(2)} at the start, ${(loadavg()[0] ?? 0).toFixed(2)} at the end, on ${cpus().length} CPUs shared with other work`,
   );
   if (ctx.options.quick) notes.push("--quick: tiny sizes for a smoke run; these numbers mean nothing");
