@@ -10,13 +10,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { UsageError } from "../cli/args.js";
 import { errorMessage } from "../common/errors.js";
-import { BENCH_USAGE, parseBenchArgs } from "./bench-options.js";
+import { BENCH_USAGE, parseBenchArgs, type BenchCommand } from "./bench-options.js";
 import { canDropCaches } from "./page-cache.js";
 import { renderReport, reportJson } from "./report-table.js";
 import { SUITES, findSuite } from "./suites.js";
 
 async function main(argv: readonly string[]): Promise<number> {
-  let command;
+  let command: BenchCommand;
   try {
     command = parseBenchArgs(argv);
   } catch (err) {
