@@ -15,7 +15,7 @@ export const launch: Command = {
   positionals: { min: 1, max: 500 },
   flags: {
     mode: { type: "string", description: "test, recovery or cutover", placeholder: "MODE" },
-    pit: { type: "string", description: "latest (default) or an ISO-8601 time", placeholder: "PIT" },
+    pit: { type: "string", description: "latest (default), an ISO-8601 time, or snapshot:NAME", placeholder: "PIT" },
     provider: { type: "string", description: "Where to launch (default export)", placeholder: "NAME" },
     out: { type: "string", description: "Output directory for the export provider", placeholder: "DIR" },
     wait: WAIT_FLAG,

@@ -65,6 +65,37 @@ test("launch: resolves latest and an ISO time per machine into the job params", 
     assert.deepEqual([machines[0]?.pitSeq, machines[0]?.pitTime], [20, "2026-03-01T10:00:20.000Z"]);
   }));
 
+test("launch: snapshot:NAME picks each machine's named snapshot, and names what exists when one lacks it", () =>
+  withConsole(async (tc, web1, web2) => {
+    await tc.request("POST", `/api/machines/${web1.machineId}/snapshots`, {
+      name: "before upgrade",
+      seq: 10,
+    });
+    await tc.request("POST", `/api/machines/${web2.machineId}/snapshots`, {
+      name: "before upgrade",
+      seq: 20,
+    });
+    const named = await tc.request("POST", "/api/launches", {
+      machineIds: [web1.machineId, web2.machineId],
+      mode: "test",
+      pit: "snapshot:before upgrade",
+    });
+    assert.equal(named.status, 202);
+    assert.deepEqual((named.body["params"] as { pits: Record<string, number> }).pits, {
+      [web1.machineId]: 10,
+      [web2.machineId]: 20,
+    });
+    const before = await jobCount(tc);
+    const missing = await tc.request("POST", "/api/launches", {
+      machineIds: [web1.machineId],
+      mode: "test",
+      pit: "snapshot:month end",
+    });
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.error?.message ?? "", /no snapshot named "month end": it has "before upgrade"/);
+    assert.equal(await jobCount(tc), before);
+  }));
+
 test("launch: every validation failure is a clear 4xx and creates no job", () =>
   withConsole(async (tc, web1) => {
     await tc.request("POST", "/api/projects", { name: "mig", type: "migration" });

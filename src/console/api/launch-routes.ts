@@ -114,7 +114,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
       status: 202,
       body: LaunchBody,
       handle: async ({ body, actor }) => {
-        const at = parsePitRequest(body.pit);
+        const request = parsePitRequest(body.pit);
         const machines: MachineRecord[] = [];
         for (const id of body.machineIds) {
           const machine = await resolveMachine(ctx, id);
@@ -135,7 +135,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
         const pits: Record<string, number> = {};
         const results: JobMachineResult[] = [];
         for (const machine of machines) {
-          const pit = resolvePit(machine.name, await ctx.replicator.pits(machine.timelineId), at);
+          const pit = resolvePit(machine.name, await ctx.replicator.pits(machine.timelineId), request);
           pits[machine.id] = pit.seq;
           results.push({
             machineId: machine.id,
