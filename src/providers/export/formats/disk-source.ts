@@ -15,6 +15,11 @@ export interface DiskSource {
    * `sizeBytes`). The buffer belongs to the caller, which may keep it until it is written.
    */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Optional: fills `buf` with the `buf.length` bytes at `offset`. Writers then read into
+   * recycled buffers (piece-buffers.ts), which saves the cost of fresh large buffers.
+   */
+  readInto?(buf: Buffer, offset: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** Disk `disk` of a staging-store timeline as it was at sequence `seq`. */

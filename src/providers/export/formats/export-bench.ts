@@ -36,6 +36,9 @@ export interface ExportBenchResult {
   readonly qemuImgSeconds: number;
   /** Our rate over qemu-img's: above 1 we are faster. */
   readonly ratio: number;
+  /** Every run's seconds, in order: the spread shows how noisy the machine was. */
+  readonly ourRuns: readonly number[];
+  readonly qemuImgRuns: readonly number[];
   /** Bytes the images occupy on disk (allocated blocks). */
   readonly ourImageBytes: number;
   readonly qemuImgImageBytes: number;
@@ -178,6 +181,8 @@ export async function exportBench(opts: ExportBenchOptions): Promise<ExportBench
         ourSeconds,
         qemuImgSeconds,
         ratio: qemuImgSeconds / ourSeconds,
+        ourRuns: ourTimes,
+        qemuImgRuns: qemuTimes,
         ourImageBytes,
         qemuImgImageBytes,
       });

@@ -3,16 +3,16 @@
  * `image-writers.ts`; `writeImage` (write-image.ts) wraps every one of them with the
  * partial-file, fsync, rename and clean-up rules, so a writer only lays out bytes.
  *
- * Contract for `write`: the file is open for writing and empty; the writer reads the source
- * once, front to back (`readPieces`), skips zero ranges (holes in the output, or nothing
- * stored at all), writes the whole image and resolves; it does not fsync (the caller
- * does). It checks `signal` between pieces and reports progress in source bytes. Memory
+ * Contract for `write`: the output is an empty file; the writer reads the source once,
+ * front to back (`readPieces`), skips zero ranges (holes in the output, or nothing stored
+ * at all), hands every byte of the image to `out` and resolves; the caller drains the
+ * output and fsyncs. It checks `signal` between pieces and reports progress in source bytes. Memory
  * stays bounded by a few pieces plus per-format tables that grow by a few bytes per
  * megabyte of disk at most.
  */
-import type { FileHandle } from "node:fs/promises";
 import type { ImageFormat } from "../../image-format.js";
 import type { DiskSource } from "./disk-source.js";
+import type { ImageOutput } from "./image-output.js";
 
 export interface WriteImageOptions {
   readonly signal?: AbortSignal;
@@ -33,5 +33,5 @@ export interface ImageWriter {
   virtualSize(sizeBytes: number): number;
   /** Throws UserError when the format cannot hold a disk of `sizeBytes`. */
   checkSize(sizeBytes: number): void;
-  write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void>;
+  write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void>;
 }

@@ -15,10 +15,9 @@
  * (unallocated, reading as zeros). Memory: one L2 table and the L1 table (8 bytes per
  * 512 MiB of disk).
  */
-import type { FileHandle } from "node:fs/promises";
 import { UserError } from "../../../common/errors.js";
 import type { DiskSource } from "./disk-source.js";
-import { writeFully } from "./file-writes.js";
+import type { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteContext } from "./image-writer.js";
 import { readPieces } from "./read-pieces.js";
 import { isZeroRange } from "./zero-runs.js";
@@ -102,7 +101,7 @@ export class Qcow2Writer implements ImageWriter {
     }
   }
 
-  async write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void> {
+  async write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void> {
     const size = source.sizeBytes;
     const { cluster, l2Entries, l1Entries, l1Clusters } = this.#layout(size);
     const l1 = Buffer.alloc(l1Clusters * cluster);
@@ -141,7 +140,7 @@ export class Qcow2Writer implements ImageWriter {
         );
       }
       if (piece.offset + piece.data.length === size) closeL2();
-      await writeFully(file, batch, batchAt);
+      await out.write(batch, batchAt);
       ctx.onProgress?.(piece.offset + piece.data.length, size);
     }
 
@@ -173,15 +172,15 @@ export class Qcow2Writer implements ImageWriter {
           batch.push(part);
         }
       }
-      await writeFully(file, batch, (dataEnd + first) * cluster);
+      await out.write(batch, (dataEnd + first) * cluster);
     }
     const table = Buffer.alloc(tableClusters * cluster);
     for (let i = 0; i < blocks; i++) table.writeBigUInt64BE(BigInt((dataEnd + i) * cluster), i * 8);
     const tableAt = (dataEnd + blocks) * cluster;
-    await writeFully(file, [table], tableAt);
+    await out.write([table], tableAt);
 
     const header = Buffer.alloc(cluster);
     qcow2Header(size, this.#bits, l1Entries, tableAt, tableClusters).copy(header);
-    await writeFully(file, [header, l1], 0);
+    await out.write([header, l1], 0);
   }
 }

@@ -1,6 +1,6 @@
 /** Format `raw`: the disk byte for byte, zero ranges left as holes. */
-import type { FileHandle } from "node:fs/promises";
 import type { DiskSource } from "./disk-source.js";
+import type { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteContext } from "./image-writer.js";
 import { copySparse } from "./sparse-copy.js";
 
@@ -14,8 +14,8 @@ export class RawWriter implements ImageWriter {
 
   checkSize(): void {}
 
-  async write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void> {
-    await file.truncate(source.sizeBytes);
-    await copySparse(file, source, ctx);
+  async write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void> {
+    await out.truncate(source.sizeBytes);
+    await copySparse(out, source, ctx);
   }
 }

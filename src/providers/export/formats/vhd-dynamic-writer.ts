@@ -14,10 +14,9 @@
  * 2 MiB block, 4 MiB at the format's 2040 GiB limit) and is written once the blocks are;
  * the size is the source's, exactly (the footer says creator "win ", see vhd-footer.ts).
  */
-import type { FileHandle } from "node:fs/promises";
 import { UserError } from "../../../common/errors.js";
 import type { DiskSource } from "./disk-source.js";
-import { writeFully } from "./file-writes.js";
+import type { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteContext } from "./image-writer.js";
 import { readPieces } from "./read-pieces.js";
 import { VHD_FOOTER_BYTES, VHD_NO_OFFSET, VHD_SECTOR, vhdChecksum, vhdFooter } from "./vhd-footer.js";
@@ -61,12 +60,12 @@ export class VhdDynamicWriter implements ImageWriter {
     }
   }
 
-  async write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void> {
+  async write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void> {
     const size = source.sizeBytes;
     const entries = Math.ceil(size / BLOCK);
     const bat = Buffer.alloc(Math.ceil((entries * 4) / VHD_SECTOR) * VHD_SECTOR, 0xff);
     const footer = vhdFooter({ sizeBytes: size, type: "dynamic" });
-    await writeFully(file, [footer, dynamicHeader(entries)], 0);
+    await out.write([footer, dynamicHeader(entries)], 0);
     let pos = BAT_AT + bat.length;
     for await (const piece of readPieces(source, ctx.signal)) {
       for (let at = 0; at < piece.data.length; at += BLOCK) {
@@ -74,15 +73,19 @@ export class VhdDynamicWriter implements ImageWriter {
         const runs = dataRuns(block, GRANULE);
         if (runs.length === 0) continue;
         bat.writeUInt32BE(pos / VHD_SECTOR, ((piece.offset + at) / BLOCK) * 4);
-        await writeFully(file, [BITMAP], pos);
-        for (const run of runs) {
-          await writeFully(file, [block.subarray(run.start, run.end)], pos + VHD_SECTOR + run.start);
+        for (const [i, run] of runs.entries()) {
+          const data = block.subarray(run.start, run.end);
+          if (i === 0 && run.start === 0) await out.write([BITMAP, data], pos);
+          else {
+            if (i === 0) await out.write([BITMAP], pos);
+            await out.write([data], pos + VHD_SECTOR + run.start);
+          }
         }
         pos += VHD_SECTOR + BLOCK;
       }
       ctx.onProgress?.(piece.offset + piece.data.length, size);
     }
-    await writeFully(file, [bat], BAT_AT);
-    await writeFully(file, [footer], pos);
+    await out.write([bat], BAT_AT);
+    await out.write([footer], pos);
   }
 }

@@ -4,10 +4,9 @@
  * size is rounded up to the next MiB; the extra tail reads as zeros (a hole) and the
  * footer's current size is the rounded size.
  */
-import type { FileHandle } from "node:fs/promises";
 import { UserError } from "../../../common/errors.js";
 import type { DiskSource } from "./disk-source.js";
-import { writeFully } from "./file-writes.js";
+import type { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteContext } from "./image-writer.js";
 import { copySparse } from "./sparse-copy.js";
 import { vhdFooter } from "./vhd-footer.js";
@@ -32,10 +31,10 @@ export class VhdFixedWriter implements ImageWriter {
     }
   }
 
-  async write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void> {
+  async write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void> {
     const size = this.virtualSize(source.sizeBytes);
-    await file.truncate(size);
-    await copySparse(file, source, ctx);
-    await writeFully(file, [vhdFooter({ sizeBytes: size, type: "fixed" })], size);
+    await out.truncate(size);
+    await copySparse(out, source, ctx);
+    await out.write([vhdFooter({ sizeBytes: size, type: "fixed" })], size);
   }
 }

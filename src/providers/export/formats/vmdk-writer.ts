@@ -16,14 +16,13 @@
  * Grains are compressed with zlib (RFC 1950, what qemu and VMware inflate) at level 1, the
  * fastest level that still compresses; level 0 (stored) is valid too but leaves the image
  * as large as the disk, which defeats the format's purpose. Compression runs on the libuv
- * thread pool, all grains of a piece at once, while the previous piece is written.
+ * thread pool, all grains of a piece at once, while the previous piece is being written.
  */
-import type { FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import { deflate as deflateCb } from "node:zlib";
 import { UserError } from "../../../common/errors.js";
 import type { DiskSource } from "./disk-source.js";
-import { writeFully } from "./file-writes.js";
+import type { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteContext } from "./image-writer.js";
 import { readPieces } from "./read-pieces.js";
 import {
@@ -71,12 +70,12 @@ export class VmdkWriter implements ImageWriter {
     }
   }
 
-  async write(file: FileHandle, source: DiskSource, ctx: WriteContext): Promise<void> {
+  async write(out: ImageOutput, source: DiskSource, ctx: WriteContext): Promise<void> {
     const size = source.sizeBytes;
     const capacity = size / SECTOR;
     const tables = Math.ceil(capacity / (GRAIN_SECTORS * GTES_PER_GT));
     const gd = Buffer.alloc(sectorsFor(tables * 4) * SECTOR);
-    await writeFully(file, [vmdkHeader(capacity, GD_AT_END), vmdkDescriptor(capacity, ctx.fileName)], 0);
+    await out.write([vmdkHeader(capacity, GD_AT_END), vmdkDescriptor(capacity, ctx.fileName)], 0);
 
     let sector = OVERHEAD_SECTORS; // where the next thing goes
     let gt = Buffer.alloc(GT_BYTES);
@@ -89,62 +88,54 @@ export class VmdkWriter implements ImageWriter {
       return at;
     };
 
-    let writing: Promise<unknown> = Promise.resolve();
-    try {
-      for await (const piece of readPieces(source, ctx.signal)) {
-        const grains: { index: number; data: Buffer }[] = [];
-        for (let at = 0; at < piece.data.length; at += GRAIN) {
-          const end = Math.min(at + GRAIN, piece.data.length);
-          if (isZeroRange(piece.data, at, end)) continue;
-          const data = piece.data.subarray(at, end);
-          // A tail shorter than a grain is padded: readers inflate whole grains.
-          grains.push({
-            index: (piece.offset + at) / GRAIN,
-            data: data.length === GRAIN ? data : Buffer.concat([data, Buffer.alloc(GRAIN - data.length)]),
-          });
-        }
-        const compressed = await Promise.all(grains.map((g) => deflate(g.data, { level: 1 })));
-
-        const batch: Buffer[] = [];
-        const batchAt = sector * SECTOR;
-        const closeGt = (): void => {
-          if (!gtUsed) return;
-          batch.push(vmdkMarker(GT_BYTES / SECTOR, MARKER_GT));
-          place(1);
-          gd.writeUInt32LE(place(GT_BYTES / SECTOR), gtIndex * 4);
-          batch.push(gt);
-          gt = Buffer.alloc(GT_BYTES);
-          gtUsed = false;
-        };
-        for (const [i, g] of grains.entries()) {
-          const z = compressed[i] as Buffer;
-          const table = Math.floor(g.index / GTES_PER_GT);
-          if (table !== gtIndex) {
-            closeGt();
-            gtIndex = table;
-          }
-          const bytes = 12 + z.length;
-          const at = place(sectorsFor(bytes));
-          gt.writeUInt32LE(at, (g.index % GTES_PER_GT) * 4);
-          gtUsed = true;
-          batch.push(grainMarker(g.index * GRAIN_SECTORS, z.length), z);
-          const pad = sectorsFor(bytes) * SECTOR - bytes;
-          if (pad > 0) batch.push(PAD.subarray(0, pad));
-        }
-        const last = piece.offset + piece.data.length === size;
-        // A stretch is done once the disk has moved past it; the last one at the end.
-        const doneStretch = Math.floor((piece.offset + piece.data.length) / (GRAIN * GTES_PER_GT));
-        if (last || doneStretch > gtIndex) closeGt();
-
-        await writing;
-        writing = writeFully(file, batch, batchAt);
-        writing.catch(() => undefined); // awaited above on the next piece, or below
-        ctx.onProgress?.(piece.offset + piece.data.length, size);
+    for await (const piece of readPieces(source, ctx.signal)) {
+      const grains: { index: number; data: Buffer }[] = [];
+      for (let at = 0; at < piece.data.length; at += GRAIN) {
+        const end = Math.min(at + GRAIN, piece.data.length);
+        if (isZeroRange(piece.data, at, end)) continue;
+        const data = piece.data.subarray(at, end);
+        // A tail shorter than a grain is padded: readers inflate whole grains.
+        grains.push({
+          index: (piece.offset + at) / GRAIN,
+          data: data.length === GRAIN ? data : Buffer.concat([data, Buffer.alloc(GRAIN - data.length)]),
+        });
       }
-    } finally {
-      await writing.catch(() => undefined);
+      const compressed = await Promise.all(grains.map((g) => deflate(g.data, { level: 1 })));
+
+      const batch: Buffer[] = [];
+      const batchAt = sector * SECTOR;
+      const closeGt = (): void => {
+        if (!gtUsed) return;
+        batch.push(vmdkMarker(GT_BYTES / SECTOR, MARKER_GT));
+        place(1);
+        gd.writeUInt32LE(place(GT_BYTES / SECTOR), gtIndex * 4);
+        batch.push(gt);
+        gt = Buffer.alloc(GT_BYTES);
+        gtUsed = false;
+      };
+      for (const [i, g] of grains.entries()) {
+        const z = compressed[i] as Buffer;
+        const table = Math.floor(g.index / GTES_PER_GT);
+        if (table !== gtIndex) {
+          closeGt();
+          gtIndex = table;
+        }
+        const bytes = 12 + z.length;
+        const at = place(sectorsFor(bytes));
+        gt.writeUInt32LE(at, (g.index % GTES_PER_GT) * 4);
+        gtUsed = true;
+        batch.push(grainMarker(g.index * GRAIN_SECTORS, z.length), z);
+        const pad = sectorsFor(bytes) * SECTOR - bytes;
+        if (pad > 0) batch.push(PAD.subarray(0, pad));
+      }
+      const last = piece.offset + piece.data.length === size;
+      // A stretch is done once the disk has moved past it; the last one at the end.
+      const doneStretch = Math.floor((piece.offset + piece.data.length) / (GRAIN * GTES_PER_GT));
+      if (last || doneStretch > gtIndex) closeGt();
+
+      await out.write(batch, batchAt);
+      ctx.onProgress?.(piece.offset + piece.data.length, size);
     }
-    await writing;
 
     const gdMarkerAt = place(1);
     const gdAt = place(gd.length / SECTOR);
@@ -158,6 +149,6 @@ export class VmdkWriter implements ImageWriter {
       vmdkHeader(capacity, BigInt(gdAt)),
       vmdkMarker(0, MARKER_EOS),
     ];
-    await writeFully(file, tail, gdMarkerAt * SECTOR);
+    await out.write(tail, gdMarkerAt * SECTOR);
   }
 }

@@ -10,6 +10,7 @@ import { UserError, errorMessage } from "../../../common/errors.js";
 import { fsyncDir } from "../../../common/durable-file.js";
 import type { ImageFormat } from "../../image-format.js";
 import type { DiskSource } from "./disk-source.js";
+import { ImageOutput } from "./image-output.js";
 import type { ImageWriter, WriteImageOptions } from "./image-writer.js";
 import { imageWriter } from "./image-writers.js";
 
@@ -65,10 +66,13 @@ export async function writeImageWith(
     );
   }
   try {
+    const out = new ImageOutput(file);
     try {
-      await writer.write(file, source, { ...options, fileName: basename(outPath) });
+      await writer.write(out, source, { ...options, fileName: basename(outPath) });
+      await out.drain();
       await file.sync();
     } finally {
+      await out.settle();
       await file.close();
     }
     await rename(partial, outPath);
