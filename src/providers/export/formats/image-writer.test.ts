@@ -192,6 +192,33 @@ test(
   },
 );
 
+test(
+  "Qcow2Writer with 64 KiB clusters: data straddling the 512 MiB reach of the first L2 table",
+  {
+    skip: NO_QEMU_IMG,
+  },
+  async () => {
+    const size = 520 * MIB + 4 * KIB;
+    const sample = await writeSample("l2-boundary", size, [
+      [512 * MIB - 8 * KIB, randomData(16 * KIB)],
+      [size - 4 * KIB, randomData(4 * KIB)],
+    ]);
+    const image = join(dir, "l2-boundary.qcow2");
+    const source = await openRawFileSource(sample.path);
+    try {
+      await writeImage("qcow2", source, image);
+    } finally {
+      await source.close();
+    }
+    const header = await readFile(image).then((b) => b.subarray(0, 104));
+    assert.equal(header.readUInt32BE(36), 2, "two L1 entries");
+    const check = await qemuImg("check", "--output=json", "-f", "qcow2", image);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const compare = await qemuImg("compare", "-f", "raw", sample.path, "-F", "qcow2", image);
+    assert.equal(compare.code, 0, compare.stdout + compare.stderr);
+  },
+);
+
 function memorySource(size: number, onRead?: (offset: number) => void): DiskSource {
   return {
     sizeBytes: size,
