@@ -43,10 +43,8 @@ export async function writeImageWith(
   options: WriteImageOptions = {},
 ): Promise<void> {
   const size = source.sizeBytes;
-  if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new UserError(`Cannot write ${outPath}: the disk is empty (${size} bytes)`);
-  }
-  if (size % 512 !== 0) {
+  if (size === 0) throw new UserError(`Cannot write ${outPath}: the disk is empty (0 bytes)`);
+  if (!Number.isSafeInteger(size) || size < 0 || size % 512 !== 0) {
     throw new UserError(`Cannot write ${outPath}: the disk size ${size} is not a multiple of 512 bytes`);
   }
   writer.checkSize(size);
