@@ -47,20 +47,27 @@ test("launch: resolves latest and an ISO time per machine into the job params", 
     });
     assert.equal(latest.status, 202);
     assert.equal(latest.body["kind"], "LAUNCH");
-    const params = latest.body["params"] as { pits: Record<string, number>; provider: string; mode: string };
+    const params = latest.body["params"] as {
+      pits: Record<string, number>;
+      provider: string;
+      mode: string;
+      format: string;
+    };
     assert.deepEqual(params.pits, { [web1.machineId]: 30, [web2.machineId]: 30 });
-    assert.deepEqual([params.provider, params.mode], ["export", "test"]);
+    assert.deepEqual([params.provider, params.mode, params.format], ["export", "test", "raw"]);
 
     const at = await tc.request("POST", "/api/launches", {
       machineIds: [web1.machineId],
       mode: "recovery",
       pit: "2026-03-01T10:00:25Z",
       outDir: "/tmp/out",
+      format: "vhd",
     });
     assert.equal(at.status, 202);
-    const atParams = at.body["params"] as { pits: Record<string, number>; outDir: string };
+    const atParams = at.body["params"] as { pits: Record<string, number>; outDir: string; format: string };
     assert.deepEqual(atParams.pits, { [web1.machineId]: 20 });
     assert.equal(atParams.outDir, "/tmp/out");
+    assert.equal(atParams.format, "vhd");
     const machines = at.body["machines"] as { pitSeq: number; pitTime: string }[];
     assert.deepEqual([machines[0]?.pitSeq, machines[0]?.pitTime], [20, "2026-03-01T10:00:20.000Z"]);
   }));
@@ -158,6 +165,11 @@ test("launch: every validation failure is a clear 4xx and creates no job", () =>
         body: { machineIds: [web1.machineId], mode: "drill" },
         status: 400,
         message: /\/mode must be one of test, recovery, cutover/,
+      },
+      {
+        body: { machineIds: [web1.machineId], mode: "test", format: "iso" },
+        status: 400,
+        message: /^Invalid request body: \/format must be one of raw, qcow2, vhd, vhd-dynamic, vmdk$/,
       },
     ];
     for (const c of cases) {

@@ -7,6 +7,7 @@
 import { UserError } from "../../common/errors.js";
 import type { Job, JobMachineResult, Project } from "../../common/model.js";
 import type { JobKind, Lifecycle, LaunchMode } from "../../common/states.js";
+import { DEFAULT_IMAGE_FORMAT } from "../../providers/image-format.js";
 import { defineRoute, type Route } from "../http/route.js";
 import type { MachineRecord } from "../state/state-store.js";
 import { audit, resolveMachine, resolveProject, type ApiContext } from "./api-context.js";
@@ -148,6 +149,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
           mode: body.mode,
           provider: body.provider ?? "export",
           ...(body.outDir === undefined ? {} : { outDir: body.outDir }),
+          format: body.format ?? DEFAULT_IMAGE_FORMAT,
           pit: body.pit ?? "latest",
           machineIds: machines.map((m) => m.id),
           pits,
