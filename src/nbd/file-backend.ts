@@ -15,8 +15,16 @@
  *   all zeros as HOLE|ZERO (safe: a hole only warns that a write may need space) and the
  *   rest as allocated data. A file with no blocks allocated at all is one hole, unread.
  *   Reads report zero runs of at least 64 KiB, which the server sends as holes.
+ * - Hot path: I/O goes through fs's callback API on the FileHandle's descriptor (the
+ *   promise API costs about a fifth of the IOPS). Writes of at most 64 KiB are issued
+ *   inline on the event loop (a buffered pwrite into the page cache takes microseconds,
+ *   less than the hop to libuv's thread pool and back); if one ever takes longer than 2 ms
+ *   (the kernel throttling dirty pages), writes go through the thread pool for the next
+ *   second so that one slow disk does not stall every connection. `inlineWrites: false`
+ *   turns this off.
  */
-import { constants } from "node:fs";
+import { constants, read as fsRead, write as fsWrite, writeSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { open, readFile, type FileHandle } from "node:fs/promises";
 import {
   NbdErrno,
@@ -43,10 +51,16 @@ const STATUS_SCAN_BYTES = 8 * 1024 * 1024;
 const ZERO_GRANULARITY = 4096;
 const READ_HOLE_MIN_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
+const INLINE_WRITE_MAX_BYTES = 64 * 1024;
+const INLINE_SLOW_MS = 2;
+const INLINE_BACKOFF_MS = 1000;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 export interface FileBackendOptions {
   readonly readOnly?: boolean;
   readonly description?: string;
+  /** Small writes run inline on the event loop while they stay fast (default true). */
+  readonly inlineWrites?: boolean;
 }
 
 export class FileBackend implements NbdExportBackend {
@@ -56,6 +70,10 @@ export class FileBackend implements NbdExportBackend {
   private readonly syncer: SyncBatcher;
   /** Cleared when fallocate is missing or the filesystem refuses a mode. */
   private canFallocate: Record<FallocateMode, boolean>;
+  private readonly fd: number;
+  private readonly inlineWrites: boolean;
+  /** performance.now() before which small writes go to the thread pool (after a slow one). */
+  private inlineOffUntil = 0;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -63,9 +81,11 @@ export class FileBackend implements NbdExportBackend {
     readonly size: number,
     readonly readOnly: boolean,
     private readonly regularFile: boolean,
-    description: string | undefined,
+    options: FileBackendOptions,
   ) {
-    this.description = description ?? path;
+    this.description = options.description ?? path;
+    this.fd = fh.fd;
+    this.inlineWrites = options.inlineWrites ?? true;
     this.syncer = new SyncBatcher(() => fh.datasync());
     this.canFallocate = { "punch-hole": regularFile, "zero-range": regularFile };
   }
@@ -85,7 +105,7 @@ export class FileBackend implements NbdExportBackend {
       if (st.isFile()) size = st.size;
       else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev);
       else throw new Error(`Cannot serve ${path} over NBD: it is neither a regular file nor a block device`);
-      return new FileBackend(fh, path, size, readOnly, st.isFile(), options.description);
+      return new FileBackend(fh, path, size, readOnly, st.isFile(), options);
     } catch (err) {
       await fh.close();
       throw err;
@@ -103,12 +123,34 @@ export class FileBackend implements NbdExportBackend {
       : null;
   }
 
-  async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
-      if (bytesWritten === 0) throw new Error(`Write at ${offset + done} of ${this.path} wrote nothing`);
-      done += bytesWritten;
+  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    if (
+      this.inlineWrites &&
+      data.length <= INLINE_WRITE_MAX_BYTES &&
+      performance.now() >= this.inlineOffUntil
+    ) {
+      const started = performance.now();
+      try {
+        for (let done = 0; done < data.length;) {
+          const n = writeSync(this.fd, data, done, data.length - done, offset + done);
+          if (n === 0) throw new Error(`Write at ${offset + done} of ${this.path} wrote nothing`);
+          done += n;
+        }
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      const took = performance.now() - started;
+      if (took > INLINE_SLOW_MS) this.inlineOffUntil = started + took + INLINE_BACKOFF_MS;
+      return fua ? this.syncer.sync() : RESOLVED;
+    }
+    return this.writeAsync(offset, data, fua);
+  }
+
+  private async writeAsync(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    for (let done = 0; done < data.length;) {
+      const n = await pwrite(this.fd, data, done, data.length - done, offset + done);
+      if (n === 0) throw new Error(`Write at ${offset + done} of ${this.path} wrote nothing`);
+      done += n;
     }
     if (fua) await this.syncer.sync();
   }
@@ -146,12 +188,11 @@ export class FileBackend implements NbdExportBackend {
   }
 
   private async readFully(offset: number, into: Buffer): Promise<void> {
-    let done = 0;
-    while (done < into.length) {
-      const { bytesRead } = await this.fh.read(into, done, into.length - done, offset + done);
-      if (bytesRead === 0)
+    for (let done = 0; done < into.length;) {
+      const n = await pread(this.fd, into, done, into.length - done, offset + done);
+      if (n === 0)
         throw new Error(`Read at ${offset + done} of ${this.path} hit its end (size ${this.size})`);
-      done += bytesRead;
+      done += n;
     }
   }
 
@@ -159,7 +200,7 @@ export class FileBackend implements NbdExportBackend {
   private async zero(offset: number, length: number, mode: FallocateMode, fast: boolean): Promise<void> {
     if (length >= FALLOCATE_MIN_BYTES && this.canFallocate[mode]) {
       try {
-        await fallocateRange(this.fh.fd, mode, offset, length);
+        await fallocateRange(this.fd, mode, offset, length);
         return;
       } catch (err) {
         if (!(err instanceof FallocateUnavailable)) throw err;
@@ -170,10 +211,22 @@ export class FileBackend implements NbdExportBackend {
       throw new NbdErrno(NBD_ENOTSUP, `Zeroing ${length} bytes at ${offset} is no faster than writing them`);
     for (let done = 0; done < length;) {
       const n = Math.min(ZEROS.length, length - done);
-      await this.write(offset + done, ZEROS.subarray(0, n), false);
+      await this.writeAsync(offset + done, ZEROS.subarray(0, n), false);
       done += n;
     }
   }
+}
+
+function pwrite(fd: number, buf: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fsWrite(fd, buf, at, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+function pread(fd: number, buf: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fsRead(fd, buf, at, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /** A block device's size from sysfs (Node cannot issue BLKGETSIZE64). */
