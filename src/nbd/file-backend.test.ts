@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NbdErrno } from "./export-backend.js";
 import { FileBackend } from "./file-backend.js";
+import { runTool } from "./testing/run-tool.js";
 import { CONTEXT_BASE_ALLOCATION, NBD_ENOTSUP, STATE_HOLE, STATE_ZERO } from "./protocol.js";
 
 const MiB = 1024 * 1024;
@@ -104,5 +105,33 @@ test("FileBackend.blockStatus() reports zero blocks as holes and the rest as dat
     } finally {
       await b.close();
     }
+  });
+});
+
+test("FileBackend serves a block device (a loop device) with its size from sysfs", async (t) => {
+  if (process.getuid?.() !== 0) return t.skip("needs root for losetup");
+  await withFile(3 * MiB, async (path) => {
+    let loop: string;
+    try {
+      loop = (await runTool("losetup", ["--find", "--show", path])).stdout.trim();
+    } catch {
+      return t.skip("losetup cannot attach a loop device here");
+    }
+    try {
+      const b = await FileBackend.open(loop);
+      try {
+        assert.equal(b.size, 3 * MiB);
+        await b.write(MiB, Buffer.alloc(4096, 0x42), true);
+        await b.trim(2 * MiB, 4096, false); // zeros written: no fallocate on a device
+        const back = Buffer.alloc(4096);
+        await b.read(MiB, back);
+        assert.ok(back.equals(Buffer.alloc(4096, 0x42)));
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await runTool("losetup", ["-d", loop]);
+    }
+    assert.equal((await readFile(path))[MiB], 0x42);
   });
 });

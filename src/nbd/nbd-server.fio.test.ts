@@ -20,6 +20,7 @@ test("fio --ioengine=nbd random 4 KiB writes at iodepth 16 read back verified", 
       "--verify=crc32c",
       "--do_verify=1",
       "--verify_fatal=1",
+      "--verify_state_save=0", // no state file in the working directory
       "--output-format=json",
     ]);
     // fio's nbd engine prints a line before the JSON.

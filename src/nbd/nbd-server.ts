@@ -40,6 +40,7 @@ export class NbdServer implements ExportDirectory {
   private readonly exports = new Map<string, ServedExport>();
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Promise<void>>();
+  private readonly transmitting = new Map<Socket, ServerSession>();
   private readonly log: Logger;
   private readonly limits: SessionLimits;
   private readonly handshakeTimeoutMs: number;
@@ -109,15 +110,27 @@ export class NbdServer implements ExportDirectory {
     return this.sockets.size;
   }
 
-  /** Stops listening, closes every connection, and waits for their requests in flight. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and ends every connection: those in the transmission phase read no more
+   * requests, finish and answer the ones in flight, and close (dropped after `graceMs`);
+   * those still in the handshake are dropped at once.
+   */
+  async close(graceMs = 2000): Promise<void> {
     const server = this.server;
     this.server = null;
-    // server.close() waits for every connection to end, so end them first.
+    // server.close() waits for every connection to end, so end them too.
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets) {
+      const session = this.transmitting.get(s);
+      if (session) session.shutdown();
+      else s.destroy();
+    }
+    const timer = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, graceMs);
     await closed;
     await Promise.all(this.sessions);
+    clearTimeout(timer);
     if (this.socketPath) {
       await unlink(this.socketPath).catch(() => undefined);
       this.socketPath = null;
@@ -166,8 +179,13 @@ export class NbdServer implements ExportDirectory {
         `${negotiated.contexts.size > 0 ? `, contexts ${[...negotiated.contexts.values()].join(" ")}` : ""})`,
     );
     const session = new ServerSession(socket, negotiated, this.limits, log);
-    session.start(reader.detach());
-    await session.done;
+    this.transmitting.set(socket, session);
+    try {
+      session.start(reader.detach());
+      await session.done;
+    } finally {
+      this.transmitting.delete(socket);
+    }
   }
 }
 

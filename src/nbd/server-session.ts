@@ -58,6 +58,9 @@ export interface SessionLimits {
   readonly maxInflightBytes: number;
 }
 
+/** Refused or failed requests logged per connection; later ones are counted only. */
+const MAX_LOGGED_ERRORS = 20;
+
 /** Extents per block status chunk at most; the client asks again for the rest. */
 const MAX_EXTENTS = 2048;
 
@@ -112,6 +115,7 @@ export class ServerSession {
   private stopped = false;
   private closed = false;
   private ending = false;
+  private notes = 0;
   private resolveDone!: () => void;
   /** Resolves once the connection is closed and every request it started has finished. */
   readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
@@ -142,23 +146,38 @@ export class ServerSession {
     this.socket.on("error", (err) => this.log(`connection error: ${err.message}`));
     this.socket.on("close", () => {
       this.closed = true;
-      this.stopped = true;
-      this.held = null;
-      const cut = this.current;
-      if (cut) {
-        // A WRITE whose payload never fully arrived: nothing of it reaches the backend.
-        this.log(
-          `connection closed mid-payload: WRITE at ${cut.offset}+${cut.length} discarded (${this.payloadFill} bytes had arrived)`,
-        );
-        this.current = null;
-        this.payload = null;
-        this.inflight--;
-        this.release(cut.cost);
-      }
+      this.stopReading("connection closed");
       this.maybeDone();
     });
     this.socket.on("drain", () => this.maybeResume());
     if (initial.length > 0) this.onData(initial);
+    // The handshake's reader may have paused a client that sent ahead.
+    if (!this.held && !this.stopped) this.socket.resume();
+  }
+
+  /**
+   * Graceful stop (server shutdown): read no more requests, finish those in flight, send
+   * their replies, then close.
+   */
+  shutdown(): void {
+    this.stopReading("server shutting down");
+    this.maybeDone();
+  }
+
+  /** Stops parsing; a WRITE whose payload has not fully arrived is dropped, never applied. */
+  private stopReading(why: string): void {
+    this.stopped = true;
+    this.held = null;
+    const cut = this.current;
+    if (!cut) return;
+    this.log(
+      `${why} mid-payload: WRITE at ${cut.offset}+${cut.length} discarded (${this.payloadFill} bytes had arrived)`,
+    );
+    this.current = null;
+    this.payload = null;
+    this.state = State.Header;
+    this.inflight--;
+    this.release(cut.cost);
   }
 
   private onData(chunk: Buffer): void {
@@ -167,7 +186,7 @@ export class ServerSession {
       this.held = Buffer.concat([this.held, chunk]);
       return;
     }
-    this.parse(chunk);
+    this.parseSafely(chunk);
   }
 
   private overLimits(): boolean {
@@ -313,25 +332,45 @@ export class ServerSession {
 
   private run(req: Request, payload: Buffer | null): void {
     if (req.errno !== 0) {
-      this.log(
+      this.note(
         `request ${req.type} at ${req.offset}+${req.length} refused (${errnoName(req.errno)}): ${req.why}`,
       );
       this.replyError(req, req.errno, req.why);
       this.finish(req);
       return;
     }
-    this.execute(req, payload).then(
-      () => this.finish(req),
-      (err: unknown) => {
-        const errno = errnoOf(err);
-        const message = err instanceof Error ? err.message : String(err);
-        this.log(
-          `request ${req.type} at ${req.offset}+${req.length} failed (${errnoName(errno)}): ${message}`,
-        );
-        this.replyError(req, errno, message);
-        this.finish(req);
-      },
+    this.execute(req, payload)
+      .then(
+        () => this.finish(req),
+        (err: unknown) => {
+          const errno = errnoOf(err);
+          const message = err instanceof Error ? err.message : String(err);
+          this.note(
+            `request ${req.type} at ${req.offset}+${req.length} failed (${errnoName(errno)}): ${message}`,
+          );
+          this.replyError(req, errno, message);
+          this.finish(req);
+        },
+      )
+      .catch((err: unknown) => this.internalError(err));
+  }
+
+  private parseSafely(chunk: Buffer): void {
+    try {
+      this.parse(chunk);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  /** A bug of ours, not the client's: log it and drop the connection rather than the process. */
+  private internalError(err: unknown): void {
+    this.log(
+      `internal error, closing the connection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
     );
+    this.stopped = true;
+    this.held = null;
+    this.socket.destroy();
   }
 
   private async execute(req: Request, payload: Buffer | null): Promise<void> {
@@ -409,12 +448,14 @@ export class ServerSession {
     // Data and hole chunks in offset order; the last one carries DONE.
     const pieces: { offset: number; length: number; hole: boolean }[] = [];
     let at = req.offset;
+    const end = req.offset + req.length;
     for (const z of zeros) {
+      // Trust nothing out of order or out of the request from the backend.
+      if (z.length <= 0 || z.offset < at || z.offset + z.length > end) continue;
       if (z.offset > at) pieces.push({ offset: at, length: z.offset - at, hole: false });
       pieces.push({ offset: z.offset, length: z.length, hole: true });
       at = z.offset + z.length;
     }
-    const end = req.offset + req.length;
     if (at < end) pieces.push({ offset: at, length: end - at, hole: false });
     pieces.forEach((p, i) => {
       const last = i === pieces.length - 1;
@@ -510,7 +551,7 @@ export class ServerSession {
     if (this.socket.writableNeedDrain) return;
     const input = this.held;
     this.held = null;
-    this.parse(input);
+    this.parseSafely(input);
     if (!this.held && !this.stopped) this.socket.resume();
   }
 
@@ -527,6 +568,16 @@ export class ServerSession {
       return;
     }
     this.resolveDone();
+  }
+
+  /** Logs a refused or failed request; a client that sends many gets a bounded number of lines. */
+  private note(message: string): void {
+    this.notes++;
+    if (this.notes <= MAX_LOGGED_ERRORS) this.log(message);
+    else if (this.notes === MAX_LOGGED_ERRORS + 1)
+      this.log(
+        `more than ${MAX_LOGGED_ERRORS} requests refused or failed; not logging further ones on this connection`,
+      );
   }
 
   private protocolError(message: string): void {
