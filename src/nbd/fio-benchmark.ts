@@ -1,6 +1,7 @@
 /**
  * Random-write IOPS of our NBD server against qemu-nbd serving the same file, with fio's
- * nbd engine: `node dist/nbd/fio-benchmark.js [seconds=10] [rounds=1] [sizeMiB=256]`.
+ * nbd engine: `node dist/nbd/fio-benchmark.js [seconds=10] [rounds=1] [sizeMiB=256] [no-inline]`
+ * (`no-inline` sends every write of ours through libuv's thread pool).
  * The file is filled with data first so neither server pays for block allocation, and the
  * servers take turns so both see the same page cache.
  */
@@ -38,8 +39,14 @@ async function fioIops(uri: string, seconds: number, sizeMiB: number): Promise<n
   return report.jobs[0]!.write.iops;
 }
 
-async function ours(file: string, socketPath: string, seconds: number, sizeMiB: number): Promise<number> {
-  const backend = await FileBackend.open(file);
+async function ours(
+  file: string,
+  socketPath: string,
+  seconds: number,
+  sizeMiB: number,
+  inlineWrites: boolean,
+): Promise<number> {
+  const backend = await FileBackend.open(file, { inlineWrites });
   const server = new NbdServer({ log: () => undefined });
   server.addExport("bench", backend);
   await server.listen({ socketPath });
@@ -64,6 +71,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 10);
   const rounds = Number(process.argv[3] ?? 1);
   const sizeMiB = Number(process.argv[4] ?? 256);
+  const inlineWrites = process.argv[5] !== "no-inline";
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-nbd-bench-"));
   try {
     const file = join(dir, "disk.img");
@@ -74,7 +82,7 @@ async function main(): Promise<void> {
     await fh.close();
     const results: { ours: number[]; qemu: number[] } = { ours: [], qemu: [] };
     for (let r = 0; r < rounds; r++) {
-      results.ours.push(await ours(file, join(dir, `o${r}.sock`), seconds, sizeMiB));
+      results.ours.push(await ours(file, join(dir, `o${r}.sock`), seconds, sizeMiB, inlineWrites));
       results.qemu.push(await qemu(file, join(dir, `q${r}.sock`), seconds, sizeMiB));
       console.log(
         `round ${r + 1}: lifeboat ${Math.round(results.ours[r]!)} IOPS, qemu-nbd ${Math.round(results.qemu[r]!)} IOPS`,
@@ -84,7 +92,8 @@ async function main(): Promise<void> {
     const o = mean(results.ours);
     const q = mean(results.qemu);
     console.log(
-      `fio randwrite 4k iodepth 16, ${seconds} s, ${sizeMiB} MiB file: lifeboat ${Math.round(o)} IOPS, ` +
+      `fio randwrite 4k iodepth 16, ${seconds} s, ${sizeMiB} MiB file: lifeboat` +
+        `${inlineWrites ? "" : " (no inline writes)"} ${Math.round(o)} IOPS, ` +
         `qemu-nbd ${Math.round(q)} IOPS, ratio ${(o / q).toFixed(2)}`,
     );
   } finally {
