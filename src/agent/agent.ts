@@ -21,7 +21,7 @@ import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
 import { ReplicationLink } from "./replication-link.js";
 import type { ChangeTracker, TrackerDiskProgress } from "./trackers/change-tracker.js";
-import { ScanTracker } from "./trackers/scan/scan-tracker.js";
+import { openTracker, type TrackerOptions } from "./trackers/registry.js";
 
 export interface AgentOptions {
   readonly token?: string;
@@ -32,6 +32,12 @@ export interface AgentOptions {
   readonly spoolLimitBytes?: number;
   readonly statusIntervalMs?: number;
   readonly log?: Logger;
+  /** Change tracker (`trackers/registry.ts`), default scan. */
+  readonly tracker?: string;
+  /** Tracker settings besides disks, state and log (e.g. the intercept tracker's NBD endpoint). */
+  readonly trackerOptions?: Omit<TrackerOptions, "disks" | "stateDir" | "log">;
+  /** Hears where each disk is served, once the tracker runs (intercept: NBD URIs). */
+  readonly onExports?: (exports: readonly { diskId: string; path: string; uri: string }[]) => void;
 }
 
 export interface AgentStatus {
@@ -42,6 +48,7 @@ export interface AgentStatus {
   readonly reason?: string;
   readonly disks: DiskProgress[];
   readonly bytesSent: number;
+  readonly tracker?: string;
 }
 
 export class Agent {
@@ -90,11 +97,18 @@ export class Agent {
   async run(): Promise<void> {
     const signal = this.abort.signal;
     const { identity, opts } = this;
-    this.tracker = await ScanTracker.open({
+    this.tracker = await openTracker(opts.tracker ?? "scan", {
+      scanIntervalMs: opts.scanIntervalMs ?? 1000,
+      ...opts.trackerOptions,
       disks: identity.disks,
       stateDir: join(opts.stateDir, "tracker"),
-      intervalMs: opts.scanIntervalMs ?? 1000,
+      log: this.log,
     });
+    const exports = identity.disks.flatMap((d, i) => {
+      const uri = this.tracker?.progress().disks[i]?.nbdUri;
+      return uri === undefined ? [] : [{ diskId: d.id, path: d.path, uri }];
+    });
+    if (exports.length > 0) opts.onExports?.(exports);
     this.link = new ReplicationLink({
       host: identity.replicator.host,
       port: identity.replicator.port,
@@ -104,6 +118,7 @@ export class Agent {
       disks: identity.disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })),
       spoolDir: join(opts.stateDir, "spool"),
       spoolLimitBytes: opts.spoolLimitBytes ?? 256 * 1024 * 1024,
+      spoolDurable: this.tracker.durableSpool ?? false,
     });
     const tracker = this.tracker;
     this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
@@ -165,7 +180,7 @@ export class Agent {
     else if (!p || p.phase === "idle") state = "INITIATING";
     else if (p.phase === "compare") state = "RESCAN";
     else if (p.phase === "initial") state = "INITIAL_SYNC";
-    else if (sum((d) => d.backlogBytes) > 64 * 1024 * 1024) state = "BACKLOG";
+    else if (p.phase === "backlog" || sum((d) => d.backlogBytes) > 64 * 1024 * 1024) state = "BACKLOG";
     else state = "CONTINUOUS";
     const progressPercent =
       totalBytes > 0 ? Math.min(100, (100 * sum((d) => d.replicatedBytes)) / totalBytes) : 0;
@@ -178,7 +193,7 @@ export class Agent {
       p?.changingSince != null && Date.now() - p.changingSince > 10_000
         ? `Disks change during every scan pass since ${new Date(p.changingSince).toISOString()}: no new PIT until a pass sees them still`
         : undefined;
-    const reason = this.reason && state !== "CONTINUOUS" ? this.reason : busy;
+    const reason = this.reason && state !== "CONTINUOUS" ? this.reason : (busy ?? p?.note);
     return {
       state,
       progressPercent: Math.round(progressPercent * 10) / 10,
@@ -191,8 +206,10 @@ export class Agent {
         replicatedBytes: p?.disks[i]?.replicatedBytes ?? 0,
         backlogBytes: p?.disks[i]?.backlogBytes ?? 0,
         rescannedBytes: p?.disks[i]?.rescannedBytes ?? 0,
+        ...nbdUriOf(p?.disks[i]),
       })),
       bytesSent: link?.bytesSent ?? 0,
+      ...(this.tracker ? { tracker: this.tracker.name } : {}),
     };
   }
 
@@ -227,6 +244,11 @@ export class Agent {
     this.link?.disconnect("agent stopping");
     await this.tracker?.close();
   }
+}
+
+/** The disk's NBD URI field for the status report, when its tracker serves it. */
+function nbdUriOf(d: TrackerDiskProgress | undefined): { nbdUri?: string } {
+  return d?.nbdUri === undefined ? {} : { nbdUri: d.nbdUri };
 }
 
 async function register(opts: AgentOptions, log: Logger): Promise<AgentIdentity> {

@@ -26,6 +26,8 @@ import { Spool } from "./spool.js";
 export interface ReplicationLinkOptions extends DialOptions {
   readonly spoolDir: string;
   readonly spoolLimitBytes: number;
+  /** fsync each spooled batch before `submit` resolves (the tracker's `durableSpool`). */
+  readonly spoolDurable?: boolean;
 }
 
 interface Deferred {
@@ -97,7 +99,11 @@ export class ReplicationLink implements ReplicationSink {
         await this.spool.clear();
         await rm(join(this.opts.spoolDir, this.timelineId), { recursive: true, force: true });
       }
-      this.spool = await Spool.open(join(this.opts.spoolDir, welcome.timelineId), this.opts.spoolLimitBytes);
+      this.spool = await Spool.open(
+        join(this.opts.spoolDir, welcome.timelineId),
+        this.opts.spoolLimitBytes,
+        this.opts.spoolDurable ?? false,
+      );
       this.timelineId = welcome.timelineId;
     }
     const acked = welcome.lastTag ?? 0;
@@ -200,7 +206,12 @@ export class ReplicationLink implements ReplicationSink {
   ): Promise<SubmittedBatch> {
     if (!this.spool || this.nextTag === 0) throw new Error("Replication link never connected");
     const batch: Batch = { tag: this.nextTag++, consistent, extents };
-    await this.spool.add(batch, signal);
+    const spool = this.spool;
+    await spool.add(batch, signal);
+    // A reconnect to another timeline while this batch waited for spool space: it was meant
+    // for the old timeline (whose spool is gone), so it must not be sent to the new one.
+    if (this.spool !== spool)
+      throw new Error(`Batch ${batch.tag} was not sent: the timeline changed to ${this.timelineId}`);
     const acked = new Promise<void>((resolve, reject) => this.waiters.set(batch.tag, { resolve, reject }));
     acked.catch(() => undefined);
     this.queue.push(batch);

@@ -68,6 +68,8 @@ export interface DiskProgress {
   readonly replicatedBytes: number;
   readonly backlogBytes: number;
   readonly rescannedBytes: number;
+  /** Where the machine's I/O reaches this disk (intercept tracker: its NBD URI). Absent from older agents. */
+  readonly nbdUri?: string;
 }
 
 export interface ReplicationStatus {
@@ -82,6 +84,8 @@ export interface ReplicationStatus {
   readonly disks: readonly DiskProgress[];
   /** Total bytes the agent has put on the wire. */
   readonly bytesSent: number;
+  /** The agent's change tracker (scan, intercept). Absent from older agents. */
+  readonly tracker?: string;
   readonly updatedAt: string;
 }
 

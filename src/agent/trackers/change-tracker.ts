@@ -5,7 +5,10 @@
  * timeline (the replicator capturing a recovered machine's disks for failback).
  *
  * Contract:
- * - a batch's extents are CHUNK_SIZE-aligned (the last chunk of a disk may be short);
+ * - a batch's extents are WIRE_BLOCK (4096) aligned, which is what the wire protocol and
+ *   the staging store require; extents of one batch may overlap and apply in order. (The
+ *   scan tracker's happen to be CHUNK_SIZE-aligned; nothing downstream relies on that:
+ *   hash comparisons hash chunks of the store, never of batches.)
  * - it marks a consistent point only where the image it sent is crash-consistent across all
  *   the machine's disks (the standby cuts PITs there and nowhere else);
  * - the tracker never treats a chunk as replicated before the sink acknowledged it durable.
@@ -33,6 +36,13 @@ export interface ReplicationSink {
    * the sink may forget those batches (the agent's spool deletes their files).
    */
   checkpoint?(tag: number): Promise<void>;
+
+  /**
+   * The standby timeline that batches submitted now go to (the replication link's, as of its
+   * last WELCOME). A tracker that submits while disconnected checks it, so that it never
+   * sends what it meant for one timeline to another.
+   */
+  readonly timelineId?: string;
 }
 
 /** How the tracker's memory relates to the standby's timeline, decided at each (re)connect. */
@@ -51,6 +61,8 @@ export interface TrackerDiskProgress {
   readonly backlogBytes: number;
   /** Bytes read by a compare (rescan) so far. */
   readonly rescannedBytes: number;
+  /** Where the machine's I/O reaches this disk, for trackers that serve it (intercept: an NBD URI). */
+  readonly nbdUri?: string;
 }
 
 export interface TrackerProgress {
@@ -59,11 +71,20 @@ export interface TrackerProgress {
   readonly durableAsOf: number | null;
   /** Since when every pass has seen the disks change while reading them (no new PIT); null if the last pass was still. */
   readonly changingSince: number | null;
-  readonly phase: "idle" | "compare" | "initial" | "continuous";
+  /** `backlog`: changes wait to be sent beyond what the spool holds (the agent reports BACKLOG). */
+  readonly phase: "idle" | "compare" | "initial" | "continuous" | "backlog";
+  /** Something the operator should know even when replication is healthy (e.g. sync mode degraded). */
+  readonly note?: string;
 }
 
 export interface ChangeTracker {
   readonly name: string;
+
+  /**
+   * The sink must make a batch durable on the agent's disk before `submit` resolves (a
+   * fsync'd spool): set by a tracker that cannot find a submitted change again by itself.
+   */
+  readonly durableSpool?: boolean;
 
   /**
    * Aligns the tracker with the standby before replication (re)starts: continue, start

@@ -1,5 +1,8 @@
 /** `lifeboat agent`: protect this machine's disks (registers on first run with --token). */
+import { join } from "node:path";
 import { Agent } from "../../agent/agent.js";
+import { parseNbdListen, socketIn, type NbdListen } from "../../agent/trackers/intercept/nbd-endpoint.js";
+import { TRACKER_NAMES } from "../../agent/trackers/registry.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { parseDuration } from "../output/format.js";
@@ -14,7 +17,8 @@ export function millis(value: string | undefined, fallback: number, flag: string
 
 export const agent: Command = {
   name: "agent",
-  summary: "Replicate this machine's disks to the standby (files or block devices)",
+  summary:
+    "Replicate this machine's disks to the standby (files or block devices; scan or intercept over NBD)",
   flags: {
     token: { type: "string", description: "Install token (needed on the first run only)", placeholder: "T" },
     disk: {
@@ -41,23 +45,80 @@ export const agent: Command = {
     },
     "spool-limit-mib": {
       type: "string",
-      description: "Bound of the on-disk spool in MiB (default 256)",
+      description: "Bound of the on-disk spool in MiB (default 256; 1024 with --tracker intercept)",
       placeholder: "N",
+    },
+    tracker: {
+      type: "string",
+      description: `How changes are found: ${TRACKER_NAMES.join(" or ")} (default scan)`,
+      placeholder: "NAME",
+    },
+    "nbd-dir": {
+      type: "string",
+      description: "intercept: serve the disks on a Unix socket in DIR (default STATE-DIR/nbd)",
+      placeholder: "DIR",
+    },
+    "nbd-listen": {
+      type: "string",
+      description: "intercept: serve the disks over TCP instead (no TLS, no auth: keep it on loopback)",
+      placeholder: "HOST:PORT",
+    },
+    sync: {
+      type: "boolean",
+      description: "intercept: acknowledge a write only once the standby holds it durably (RPO zero)",
+    },
+    "sync-timeout": {
+      type: "string",
+      description:
+        "intercept --sync: after a write waited this long, replicate asynchronously until caught up (default: wait)",
+      placeholder: "DURATION",
     },
   },
   async run(args, io) {
     const disks = args.strings("disk");
-    const spool = Number(args.string("spool-limit-mib") ?? "256");
+    const tracker = args.string("tracker") ?? "scan";
+    if (!TRACKER_NAMES.includes(tracker))
+      throw new UsageError(`--tracker must be one of ${TRACKER_NAMES.join(", ")}, got ${tracker}`);
+    const intercept = tracker === "intercept";
+    for (const flag of ["nbd-dir", "nbd-listen", "sync-timeout"])
+      if (!intercept && args.string(flag) !== undefined)
+        throw new UsageError(`--${flag} needs --tracker intercept`);
+    if (!intercept && args.boolean("sync")) throw new UsageError("--sync needs --tracker intercept");
+    if (args.string("sync-timeout") !== undefined && !args.boolean("sync"))
+      throw new UsageError("--sync-timeout needs --sync");
+    if (args.string("nbd-dir") !== undefined && args.string("nbd-listen") !== undefined)
+      throw new UsageError("Give --nbd-dir or --nbd-listen, not both");
+    const spool = Number(args.string("spool-limit-mib") ?? (intercept ? "1024" : "256"));
     if (!Number.isInteger(spool) || spool < 8)
       throw new UsageError("--spool-limit-mib must be a whole number >= 8");
+    const stateDir = args.string("state-dir") ?? "./lifeboat-agent";
+    let nbdListen: NbdListen | undefined;
+    if (intercept) {
+      const listen = args.string("nbd-listen");
+      nbdListen =
+        listen !== undefined
+          ? parseNbdListen(listen)
+          : socketIn(args.string("nbd-dir") ?? join(stateDir, "nbd"));
+    }
     const a = await Agent.start({
       ...(args.string("token") ? { token: args.string("token")! } : {}),
       disks,
       ...(args.string("name") ? { name: args.string("name")! } : {}),
-      stateDir: args.string("state-dir") ?? "./lifeboat-agent",
+      stateDir,
       scanIntervalMs: millis(args.string("scan-interval"), 1000, "scan-interval"),
       statusIntervalMs: millis(args.string("status-interval"), 2000, "status-interval"),
       spoolLimitBytes: spool * 1024 * 1024,
+      tracker,
+      trackerOptions: {
+        ...(nbdListen ? { nbdListen } : {}),
+        ...(args.boolean("sync") ? { sync: true } : {}),
+        ...(args.string("sync-timeout") !== undefined
+          ? { syncTimeoutMs: millis(args.string("sync-timeout"), 0, "sync-timeout") }
+          : {}),
+      },
+      onExports: (exports) => {
+        for (const e of exports) io.stdout.write(`Serving ${e.path} as ${e.uri}\n`);
+      },
     });
     io.stdout.write(
       `Protecting ${a.identity.disks.map((d) => d.path).join(", ")} as machine ${a.identity.machineId}\n`,

@@ -185,6 +185,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
             ...(body.reason === undefined ? {} : { reason: body.reason }),
             disks: body.disks,
             bytesSent: body.bytesSent,
+            ...(body.tracker === undefined ? {} : { tracker: body.tracker }),
             updatedAt: now,
           },
           lastSeenAt: now,

@@ -121,6 +121,8 @@ const DiskProgressBody = Type.Object({
   replicatedBytes: Bytes,
   backlogBytes: Bytes,
   rescannedBytes: Bytes,
+  /** Intercept tracker: the disk's NBD URI (newer agents only). */
+  nbdUri: Type.Optional(Type.String({ minLength: 1, maxLength: 4200, pattern: "^nbd(\\+unix)?://" })),
 });
 
 export const AgentStatusBody = Type.Object({
@@ -132,6 +134,8 @@ export const AgentStatusBody = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 4096 })),
   disks: Type.Array(DiskProgressBody, { maxItems: 64 }),
   bytesSent: Bytes,
+  /** Change tracker name (newer agents only). */
+  tracker: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[a-z][a-z0-9-]*$" })),
 });
 
 export const FailbackRegisterBody = Type.Object({

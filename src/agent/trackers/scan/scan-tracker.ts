@@ -41,6 +41,11 @@ export interface ScanTrackerOptions {
   readonly fullPassEveryMs?: number;
   /** Upper bound of data bytes in one batch. */
   readonly batchBytes?: number;
+  /**
+   * Mark a still pass as a consistent point (default true). The intercept tracker turns this
+   * off: it sees every write, and decides itself where the standby's image is consistent.
+   */
+  readonly consistentPoints?: boolean;
 }
 
 interface DiskState {
@@ -129,6 +134,20 @@ export class ScanTracker implements ChangeTracker {
       await d.map.flush();
     }
     this.phase = this.state.syncedTimeline === baseline.timelineId ? "continuous" : "initial";
+  }
+
+  /**
+   * Stops trusting the hash maps: they no longer describe any standby timeline, so the next
+   * `prepare` compares hashes with the standby (or starts from zero on a fresh timeline).
+   * For an owner that sends changes the maps do not record (the intercept tracker), and
+   * after an unclean stop. Durable after the next `flush`.
+   */
+  forget(): void {
+    for (const d of this.disks) {
+      d.map.reset("", UNKNOWN_HASH);
+      d.sent.clear();
+      d.lastStat = null;
+    }
   }
 
   /** RESCAN: sends this disk's hash list; the standby says which chunks differ. */
@@ -268,10 +287,10 @@ export class ScanTracker implements ChangeTracker {
       }
       // The pass is a crash-consistent image only if no disk changed between the start of its
       // read and now: then, at this instant, every disk holds exactly what was read.
-      stable = true;
+      stable = this.opts.consistentPoints ?? true;
       for (const [i, d] of this.disks.entries()) {
         const key = preKeys[i];
-        if (key !== null && key !== undefined && (await statKeyOf(d.fh)) !== key) stable = false;
+        if (stable && key !== null && key !== undefined && (await statKeyOf(d.fh)) !== key) stable = false;
       }
       // Mark a consistent point when still and anything went out since the last mark (also
       // data an earlier, moving pass sent); a moving pass only sends what it has left.
