@@ -48,7 +48,7 @@ import { DurableSeq } from "./durable-seq.js";
 import { loadInterceptState, saveInterceptState, type InterceptState } from "./intercept-state.js";
 import { LagSamples } from "./lag-samples.js";
 import { exportUri, type NbdListen } from "./nbd-endpoint.js";
-import { WriteQueue, toExtents, type QueuedWrite } from "./write-queue.js";
+import { SlabCopier, WriteQueue, toExtents, type QueuedWrite } from "./write-queue.js";
 
 export interface InterceptDisk {
   /** Export name (the disk id, e.g. disk0). */
@@ -121,6 +121,7 @@ export class InterceptTracker implements ChangeTracker {
   readonly lag = new LagSamples();
   private readonly seqs = new DurableSeq();
   private readonly queue = new WriteQueue();
+  private readonly slabs = new SlabCopier();
   /** "drop": writes only mark the dirty maps until the next round. */
   private mode: "queue" | "drop" = "queue";
   /** The pump waits: no sink yet, or a round is reading the disks. */
@@ -293,7 +294,7 @@ export class InterceptTracker implements ChangeTracker {
       // The hook's data is only valid until it returns: copy it.
       const write: QueuedWrite =
         change.kind === "data"
-          ? { disk: disk.index, seq, at, offset: change.offset, length, data: Buffer.from(change.data) }
+          ? { disk: disk.index, seq, at, offset: change.offset, length, data: this.slabs.copy(change.data) }
           : { disk: disk.index, seq, at, offset: change.offset, length };
       this.queue.push(write);
       disk.queued += write.data?.length ?? 0;
