@@ -1,9 +1,9 @@
 /** `lifeboat agent`: protect this machine's disks (registers on first run with --token). */
 import { join } from "node:path";
-import { Agent } from "../../agent/agent.js";
+import { Agent, type AgentOptions } from "../../agent/agent.js";
 import { parseNbdListen, socketIn, type NbdListen } from "../../agent/trackers/intercept/nbd-endpoint.js";
 import { TRACKER_NAMES } from "../../agent/trackers/registry.js";
-import { UsageError } from "../args.js";
+import { UsageError, type ParsedArgs } from "../args.js";
 import type { Command } from "../command.js";
 import { parseDuration } from "../output/format.js";
 
@@ -13,6 +13,46 @@ export function millis(value: string | undefined, fallback: number, flag: string
   if (!Number.isFinite(ms) || ms <= 0)
     throw new UsageError(`--${flag} must be a duration like 500ms, 2s or 1m, got ${value}`);
   return ms;
+}
+
+export interface TrackerChoice {
+  readonly tracker: string;
+  readonly trackerOptions: NonNullable<AgentOptions["trackerOptions"]>;
+  readonly spoolMiB: number;
+}
+
+/** The tracker flags, checked together: intercept-only flags need --tracker intercept. */
+export function trackerChoice(args: ParsedArgs, stateDir: string): TrackerChoice {
+  const tracker = args.string("tracker") ?? "scan";
+  if (!TRACKER_NAMES.includes(tracker))
+    throw new UsageError(`--tracker must be one of ${TRACKER_NAMES.join(", ")}, got ${tracker}`);
+  const intercept = tracker === "intercept";
+  for (const flag of ["nbd-dir", "nbd-listen", "sync-timeout"])
+    if (!intercept && args.string(flag) !== undefined)
+      throw new UsageError(`--${flag} needs --tracker intercept`);
+  if (!intercept && args.boolean("sync")) throw new UsageError("--sync needs --tracker intercept");
+  if (args.string("sync-timeout") !== undefined && !args.boolean("sync"))
+    throw new UsageError("--sync-timeout needs --sync");
+  if (args.string("nbd-dir") !== undefined && args.string("nbd-listen") !== undefined)
+    throw new UsageError("Give --nbd-dir or --nbd-listen, not both");
+  // The intercept tracker cannot re-read what it did not spool: give it more room by default.
+  const spoolMiB = Number(args.string("spool-limit-mib") ?? (intercept ? "1024" : "256"));
+  if (!Number.isInteger(spoolMiB) || spoolMiB < 8)
+    throw new UsageError("--spool-limit-mib must be a whole number >= 8");
+  if (!intercept) return { tracker, trackerOptions: {}, spoolMiB };
+  const listen = args.string("nbd-listen");
+  const nbdListen: NbdListen =
+    listen !== undefined ? parseNbdListen(listen) : socketIn(args.string("nbd-dir") ?? join(stateDir, "nbd"));
+  const timeout = args.string("sync-timeout");
+  return {
+    tracker,
+    trackerOptions: {
+      nbdListen,
+      ...(args.boolean("sync") ? { sync: true } : {}),
+      ...(timeout === undefined ? {} : { syncTimeoutMs: millis(timeout, 0, "sync-timeout") }),
+    },
+    spoolMiB,
+  };
 }
 
 export const agent: Command = {
@@ -76,30 +116,8 @@ export const agent: Command = {
   },
   async run(args, io) {
     const disks = args.strings("disk");
-    const tracker = args.string("tracker") ?? "scan";
-    if (!TRACKER_NAMES.includes(tracker))
-      throw new UsageError(`--tracker must be one of ${TRACKER_NAMES.join(", ")}, got ${tracker}`);
-    const intercept = tracker === "intercept";
-    for (const flag of ["nbd-dir", "nbd-listen", "sync-timeout"])
-      if (!intercept && args.string(flag) !== undefined)
-        throw new UsageError(`--${flag} needs --tracker intercept`);
-    if (!intercept && args.boolean("sync")) throw new UsageError("--sync needs --tracker intercept");
-    if (args.string("sync-timeout") !== undefined && !args.boolean("sync"))
-      throw new UsageError("--sync-timeout needs --sync");
-    if (args.string("nbd-dir") !== undefined && args.string("nbd-listen") !== undefined)
-      throw new UsageError("Give --nbd-dir or --nbd-listen, not both");
-    const spool = Number(args.string("spool-limit-mib") ?? (intercept ? "1024" : "256"));
-    if (!Number.isInteger(spool) || spool < 8)
-      throw new UsageError("--spool-limit-mib must be a whole number >= 8");
     const stateDir = args.string("state-dir") ?? "./lifeboat-agent";
-    let nbdListen: NbdListen | undefined;
-    if (intercept) {
-      const listen = args.string("nbd-listen");
-      nbdListen =
-        listen !== undefined
-          ? parseNbdListen(listen)
-          : socketIn(args.string("nbd-dir") ?? join(stateDir, "nbd"));
-    }
+    const choice = trackerChoice(args, stateDir);
     const a = await Agent.start({
       ...(args.string("token") ? { token: args.string("token")! } : {}),
       disks,
@@ -107,15 +125,9 @@ export const agent: Command = {
       stateDir,
       scanIntervalMs: millis(args.string("scan-interval"), 1000, "scan-interval"),
       statusIntervalMs: millis(args.string("status-interval"), 2000, "status-interval"),
-      spoolLimitBytes: spool * 1024 * 1024,
-      tracker,
-      trackerOptions: {
-        ...(nbdListen ? { nbdListen } : {}),
-        ...(args.boolean("sync") ? { sync: true } : {}),
-        ...(args.string("sync-timeout") !== undefined
-          ? { syncTimeoutMs: millis(args.string("sync-timeout"), 0, "sync-timeout") }
-          : {}),
-      },
+      spoolLimitBytes: choice.spoolMiB * 1024 * 1024,
+      tracker: choice.tracker,
+      trackerOptions: choice.trackerOptions,
       onExports: (exports) => {
         for (const e of exports) io.stdout.write(`Serving ${e.path} as ${e.uri}\n`);
       },

@@ -125,6 +125,40 @@ test("agent status: needs a source certificate; stores the report and the max la
     assert.match(bad.body.error?.message ?? "", /\/state must be one of STOPPED, INITIATING/);
   }));
 
+test("agent status: the tracker and each disk's NBD URI are kept when an agent sends them, checked when present", () =>
+  withConsole(async (tc) => {
+    const agent = await registerAgent(tc, "prod", "web-1");
+    const disk = { id: "disk0", totalBytes: 4096, replicatedBytes: 4096, backlogBytes: 0, rescannedBytes: 0 };
+    const uri = "nbd+unix:///disk0?socket=/run/lifeboat/nbd.sock";
+    const ok = await reportStatus(tc, agent, {
+      tracker: "intercept",
+      lagSeconds: 0.004,
+      disks: [{ ...disk, nbdUri: uri }],
+    });
+    assert.equal(ok.status, 200);
+    const machine = await tc.request("GET", `/api/machines/${agent.machineId}`);
+    const replication = machine.body["replication"] as {
+      tracker: string;
+      lagSeconds: number;
+      disks: { nbdUri?: string }[];
+    };
+    assert.deepEqual(
+      [replication.tracker, replication.lagSeconds, replication.disks[0]?.nbdUri],
+      ["intercept", 0.004, uri],
+    );
+    // An older agent sends neither: still valid, and nothing stale is kept.
+    assert.equal((await reportStatus(tc, agent, { disks: [disk] })).status, 200);
+    const older = (await tc.request("GET", `/api/machines/${agent.machineId}`)).body["replication"] as Record<
+      string,
+      unknown
+    >;
+    assert.equal(older["tracker"], undefined);
+    assert.deepEqual(older["disks"], [disk]);
+    const bad = await reportStatus(tc, agent, { disks: [{ ...disk, nbdUri: "file:///etc/passwd" }] });
+    assert.equal(bad.status, 400);
+    assert.equal((await reportStatus(tc, agent, { tracker: "Bad Name!" })).status, 400);
+  }));
+
 test("machine view: DISCONNECTED after 15 s without a report; TESTED_RECENTLY expires", () =>
   withConsole(async (tc) => {
     const agent = await registerAgent(tc, "prod", "web-1");

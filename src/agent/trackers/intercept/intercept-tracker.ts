@@ -533,20 +533,33 @@ export class InterceptTracker implements ChangeTracker {
   }
 
   /** Starts a round: holds the queue behind what the round reads and sends. */
-  private async startRound(kind: Round["kind"]): Promise<Round> {
+  private async startRound(
+    kind: Round["kind"],
+  ): Promise<{ round: Round; regions: readonly (readonly ByteRegion[])[] }> {
     this.held = true;
     await this.pumpIdle();
+    // From here to the mode switch nothing awaits, so no hook runs in between: every write is
+    // either before the round (in what it reads) or queued behind it.
+    const startAt = Math.min(this.droppedSince ?? Date.now(), this.queue.peek()?.at ?? Date.now());
+    let regions: ByteRegion[][] = [];
+    if (kind === "full") {
+      // The full pass reads every block: what was queued or marked so far needs nothing more.
+      for (const w of this.queue.drain()) this.disks[w.disk]!.queued -= w.data?.length ?? 0;
+    } else {
+      regions = this.disks.map((d) => dirtyRegions(d.dirty));
+    }
+    for (const d of this.disks) d.dirty.clear();
     const round: Round = {
       kind,
       startSeq: this.seqs.accepted,
-      startAt: Math.min(this.droppedSince ?? Date.now(), this.queue.peek()?.at ?? Date.now()),
+      startAt,
       compared: false,
     };
     this.round = round;
     this.mode = "queue";
     this.droppedSince = null;
     this.consistentFrom = Number.POSITIVE_INFINITY;
-    return round;
+    return { round, regions };
   }
 
   /**
@@ -583,10 +596,7 @@ export class InterceptTracker implements ChangeTracker {
     sink: ReplicationSink,
     signal: AbortSignal,
   ): Promise<void> {
-    const round = await this.startRound("full");
-    // The full pass reads every block: what was queued or marked so far needs nothing more.
-    for (const w of this.queue.drain()) this.disks[w.disk]!.queued -= w.data?.length ?? 0;
-    for (const d of this.disks) d.dirty.clear();
+    const { round } = await this.startRound("full");
     try {
       // Batches spooled earlier must reach the store before it hashes anything for the compare.
       const barrier = await sink.submit([], false, signal);
@@ -620,9 +630,7 @@ export class InterceptTracker implements ChangeTracker {
 
   /** RESCAN of the dirty regions only. */
   private async dirtyRound(sink: ReplicationSink, signal: AbortSignal): Promise<void> {
-    const round = await this.startRound("dirty");
-    const regions = this.disks.map((d) => dirtyRegions(d.dirty));
-    for (const d of this.disks) d.dirty.clear();
+    const { round, regions } = await this.startRound("dirty");
     const total = regions.reduce((n, rs) => n + regionBytes(rs), 0);
     this.log(`RESCAN of ${total} bytes in dirty regions`);
     try {

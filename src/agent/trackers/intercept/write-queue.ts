@@ -57,7 +57,7 @@ export class WriteQueue {
     while (this.head < this.items.length) {
       const w = this.items[this.head]!;
       const size = w.data?.length ?? 0;
-      const pieces = w.data ? 1 : Math.ceil(w.length / MAX_ZERO_EXTENT);
+      const pieces = w.data ? 1 : Math.max(1, Math.ceil(w.length / MAX_ZERO_EXTENT));
       if (out.length > 0 && (bytes + size > maxBytes || extents + pieces > MAX_EXTENTS_PER_BATCH)) break;
       out.push(w);
       bytes += size;
