@@ -7,8 +7,10 @@
  *   queue of writes was the whole story: a clean restart continues it without reading the disks.
  * - `dirty`: regions written but never queued (the backlog went past the spool), per disk,
  *   which a clean restart re-sends (RESCAN of the dirty regions only).
+ * - `diskStamps`: for disks that are regular files, mtime, ctime and size at the clean stop.
+ *   A file written while the agent was not serving it has another stamp: it is compared.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileDurably } from "../../../common/durable-file.js";
 import type { ByteRegion } from "./dirty-regions.js";
@@ -18,6 +20,14 @@ export interface InterceptState {
   readonly syncedTimeline: string;
   /** dirty[i]: regions of disk i, in order. */
   readonly dirty: readonly (readonly ByteRegion[])[];
+  /** Per disk; null for a block device (no reliable stamp). Absent before the first clean stop. */
+  readonly diskStamps?: readonly (string | null)[];
+}
+
+/** What changes when a regular file is written; null for a block device. */
+export async function diskStamp(path: string): Promise<string | null> {
+  const st = await stat(path, { bigint: true });
+  return st.isFile() ? `${st.mtimeNs}/${st.ctimeNs}/${st.size}` : null;
 }
 
 const FILE = "intercept.json";
@@ -42,7 +52,15 @@ export async function loadInterceptState(dir: string): Promise<InterceptState | 
         return { offset, length };
       }),
     );
-    return { clean: v.clean, syncedTimeline: v.syncedTimeline, dirty };
+    const stamps = Array.isArray(v.diskStamps)
+      ? v.diskStamps.map((x) => (typeof x === "string" ? x : null))
+      : undefined;
+    return {
+      clean: v.clean,
+      syncedTimeline: v.syncedTimeline,
+      dirty,
+      ...(stamps === undefined ? {} : { diskStamps: stamps }),
+    };
   } catch {
     return { clean: false, syncedTimeline: "", dirty: [] };
   }

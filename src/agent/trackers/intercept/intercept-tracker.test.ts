@@ -262,7 +262,7 @@ test("InterceptTracker: past the spool and queue bounds it keeps a dirty map, re
   );
 });
 
-test("InterceptTracker restarts: dirty regions survive a clean stop; an unclean stop leads to a full compare", async () => {
+test("InterceptTracker restarts: dirty regions survive a clean stop; a disk written behind its back or an unclean stop leads to a full compare", async () => {
   await withTracker(
     { sizeMiB: 16, dataMiB: 2, spoolBytes: 128 * KiB, queueLimitBytes: 128 * KiB },
     async (fx) => {
@@ -288,14 +288,29 @@ test("InterceptTracker restarts: dirty regions survive a clean stop; an unclean 
       await fx.stop();
       await fx.tracker.close();
 
-      // A crash: the state says the tracker was running, and a write reached the disk without it.
+      // Written behind the agent's back while it was stopped: the file's stamp tells, and it compares.
+      const sneak = async (offset: number): Promise<void> => {
+        const fh = await open(fx.disk, "r+");
+        await fh.write(randomBytes(4 * KiB), 0, 4 * KiB, offset);
+        await fh.close();
+      };
+      await sneak(9 * MiB);
+      let sentBefore = fx.sink.dataBytes;
+      await fx.start(await fx.reopen(), false);
+      await caughtUp(fx.tracker);
+      assert.ok(fx.logs.some((l) => /was written while the agent did not serve it/.test(l)));
+      assert.equal(fx.tracker.progress().disks[0]!.rescannedBytes, 16 * MiB);
+      assert.ok(fx.sink.dataBytes - sentBefore <= 64 * KiB, `sent ${fx.sink.dataBytes - sentBefore}`);
+      assert.equal(await sha(timelineImage(fx.t)), await sha(readFile(fx.disk)));
+      await fx.stop();
+      await fx.tracker.close();
+
+      // A crash: the state says the tracker was running (and the write it was handling is lost).
       const statePath = join(fx.dir, "state", "intercept.json");
       const state = JSON.parse(await readFile(statePath, "utf8")) as { clean: boolean };
-      await writeFile(statePath, JSON.stringify({ ...state, clean: false }));
-      const fh = await open(fx.disk, "r+");
-      await fh.write(randomBytes(4 * KiB), 0, 4 * KiB, 9 * MiB);
-      await fh.close();
-      const sentBefore = fx.sink.dataBytes;
+      await writeFile(statePath, JSON.stringify({ ...state, clean: false, diskStamps: [] }));
+      await sneak(11 * MiB);
+      sentBefore = fx.sink.dataBytes;
       await fx.start(await fx.reopen(), false);
       await caughtUp(fx.tracker);
       assert.ok(fx.logs.some((l) => /did not stop cleanly/.test(l)));

@@ -45,7 +45,7 @@ import type {
 import { ScanTracker } from "../scan/scan-tracker.js";
 import { dirtyRegions, regionBytes, sendRegions, type ByteRegion } from "./dirty-regions.js";
 import { DurableSeq } from "./durable-seq.js";
-import { loadInterceptState, saveInterceptState, type InterceptState } from "./intercept-state.js";
+import { diskStamp, loadInterceptState, saveInterceptState, type InterceptState } from "./intercept-state.js";
 import { LagSamples } from "./lag-samples.js";
 import { exportUri, type NbdListen } from "./nbd-endpoint.js";
 import { SlabCopier, WriteQueue, toExtents, type QueuedWrite } from "./write-queue.js";
@@ -186,10 +186,18 @@ export class InterceptTracker implements ChangeTracker {
   static async open(opts: InterceptTrackerOptions): Promise<InterceptTracker> {
     const log = opts.log ?? logger("agent");
     const saved = await loadInterceptState(opts.stateDir);
-    const unclean = saved !== null && !saved.clean;
+    let unclean = saved !== null && !saved.clean;
     if (unclean) log("The agent did not stop cleanly: every disk will be compared with the standby (RESCAN)");
-    const state: InterceptState =
-      saved && saved.clean ? saved : { clean: false, syncedTimeline: "", dirty: [] };
+    for (const [i, d] of opts.disks.entries()) {
+      const stamp = saved?.clean ? saved.diskStamps?.[i] : undefined;
+      if (!unclean && stamp && stamp !== (await diskStamp(d.path))) {
+        log(
+          `${d.path} was written while the agent did not serve it: every disk will be compared with the standby (RESCAN)`,
+        );
+        unclean = true;
+      }
+    }
+    const state: InterceptState = saved && !unclean ? saved : { clean: false, syncedTimeline: "", dirty: [] };
     const scan = await ScanTracker.open({
       disks: opts.disks,
       stateDir: opts.stateDir,
@@ -228,8 +236,7 @@ export class InterceptTracker implements ChangeTracker {
       throw err;
     }
     const tracker = new InterceptTracker(disks, scan, opts, state, unclean);
-    // Running from here on: a crash before `close` must not be taken for a clean stop.
-    await saveInterceptState(opts.stateDir, { ...state, clean: false, dirty: [] });
+    await saveInterceptState(opts.stateDir, running(state));
     try {
       await tracker.serve();
     } catch (err) {
@@ -620,7 +627,7 @@ export class InterceptTracker implements ChangeTracker {
     this.scan.forget();
     this.state = { ...this.state, syncedTimeline: baseline.timelineId };
     await this.scan.flush();
-    await saveInterceptState(this.opts.stateDir, { ...this.state, clean: false, dirty: [] });
+    await saveInterceptState(this.opts.stateDir, running(this.state));
     this.log(
       round.compared
         ? `Compared the disks with timeline ${baseline.timelineId} and sent the differences; replicating every write`
@@ -780,12 +787,18 @@ export class InterceptTracker implements ChangeTracker {
     await this.flush().catch(() => undefined);
     await this.scan.close();
     const dirty = this.disks.map((d) => dirtyRegions(d.dirty));
-    await saveInterceptState(this.opts.stateDir, { ...this.state, clean: true, dirty });
     for (const d of this.disks) {
       await d.backend.close();
       await d.fh.close();
     }
+    const diskStamps = await Promise.all(this.disks.map((d) => diskStamp(d.spec.path)));
+    await saveInterceptState(this.opts.stateDir, { ...this.state, clean: true, dirty, diskStamps });
   }
+}
+
+/** The state while the agent runs: a crash from here on must not be taken for a clean stop. */
+function running(state: InterceptState): InterceptState {
+  return { clean: false, syncedTimeline: state.syncedTimeline, dirty: [] };
 }
 
 /** Resolves with `p`, or rejects when `signal` aborts first. */
