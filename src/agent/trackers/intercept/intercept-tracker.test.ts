@@ -112,12 +112,7 @@ async function withTracker(
 async function caughtUp(tracker: InterceptTracker): Promise<void> {
   await waitFor(
     "the standby to hold every write",
-    () => {
-      const p = tracker.progress();
-      return Promise.resolve(
-        p.phase === "continuous" && p.durableAsOf !== null && Date.now() - p.durableAsOf < 5,
-      );
-    },
+    () => Promise.resolve(tracker.progress().phase === "continuous" && tracker.caughtUp()),
     30_000,
     10,
   );

@@ -70,6 +70,8 @@ export interface InterceptTrackerOptions {
   readonly queueLimitBytes?: number;
   /** Data bytes per batch (default 1 MiB). */
   readonly batchBytes?: number;
+  /** Asynchronous mode: a batch smaller than batchBytes waits until its oldest write is this old (default 5 ms). */
+  readonly batchDelayMs?: number;
   readonly log?: Logger;
 }
 
@@ -78,6 +80,7 @@ export const INTERCEPT_BLOCK_SIZES = { minimum: 4096, preferred: 4096, maximum: 
 
 const DEFAULT_QUEUE_LIMIT = 64 * 1024 * 1024;
 const DEFAULT_BATCH_BYTES = 1024 * 1024;
+const DEFAULT_BATCH_DELAY_MS = 5;
 /** A synchronous write that waits this long is worth a log line. */
 const SYNC_WAIT_NOTICE_MS = 5000;
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -133,6 +136,8 @@ export class InterceptTracker implements ChangeTracker {
   private round: Round | null = null;
   private pumping: Promise<void> | null = null;
   private pumpScheduled = false;
+  /** Ends the pump's wait for a fuller batch. */
+  private lingering: (() => void) | null = null;
   /** The oldest write of the batch the pump is handing to the sink right now. */
   private submittingSince: number | null = null;
   /** A batch may be marked consistent once it covers this write number. */
@@ -155,6 +160,7 @@ export class InterceptTracker implements ChangeTracker {
   private readonly log: Logger;
   private readonly queueLimit: number;
   private readonly batchBytes: number;
+  private readonly lingerMs: number;
   private server: NbdServer | null = null;
   private running: Promise<void> | null = null;
 
@@ -167,7 +173,10 @@ export class InterceptTracker implements ChangeTracker {
   ) {
     this.log = opts.log ?? logger("agent");
     this.queueLimit = opts.queueLimitBytes ?? DEFAULT_QUEUE_LIMIT;
-    this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
+    // A batch never waits to be bigger than half what the queue may hold: the queue would
+    // overflow while the pump lingers.
+    this.batchBytes = Math.min(opts.batchBytes ?? DEFAULT_BATCH_BYTES, Math.max(4096, this.queueLimit / 2));
+    this.lingerMs = opts.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS;
     this.timelineId = state.syncedTimeline;
     this.forgetScan = unclean;
     for (const [i, regions] of state.dirty.entries()) {
@@ -309,7 +318,10 @@ export class InterceptTracker implements ChangeTracker {
       // in-flight limits; only asynchronous writes can outrun the queue.
       if (this.queue.bytes > this.queueLimit && !this.waitsForStandby)
         this.overflow(`more than ${this.queueLimit} bytes of writes wait for the replication spool`);
-      else this.kick();
+      else {
+        if (this.queue.bytes >= this.batchBytes) this.lingering?.();
+        this.kick();
+      }
     }
     return this.waitsForStandby ? this.seqs.wait(seq) : RESOLVED;
   }
@@ -323,6 +335,7 @@ export class InterceptTracker implements ChangeTracker {
     this.dropQueue();
     this.mode = "drop";
     this.consistentFrom = Number.POSITIVE_INFINITY;
+    this.lingering?.();
     this.wake();
   }
 
@@ -368,6 +381,25 @@ export class InterceptTracker implements ChangeTracker {
 
   private async pump(sink: ReplicationSink): Promise<void> {
     while (this.sink === sink && this.canPump()) {
+      // Asynchronous mode lets a small batch wait for company: each batch costs a spool
+      // fsync, a frame and a store append, whatever its size.
+      const linger = this.waitsForStandby ? 0 : this.lingerMs;
+      const age = Date.now() - (this.queue.peek()?.at ?? 0);
+      if (this.queue.bytes < this.batchBytes && age < linger) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.lingering = null;
+            resolve();
+          }, linger - age);
+          // A full batch, an overflow or close ends the wait early.
+          this.lingering = () => {
+            clearTimeout(timer);
+            this.lingering = null;
+            resolve();
+          };
+        });
+        continue;
+      }
       const writes = this.queue.take(this.batchBytes);
       const last = writes.at(-1)!;
       for (const w of writes) {
@@ -450,7 +482,7 @@ export class InterceptTracker implements ChangeTracker {
   }
 
   /** Nothing the standby lacks: no round, nothing queued, handed over or dropped that is not acknowledged. */
-  private caughtUp(): boolean {
+  caughtUp(): boolean {
     return (
       this.mode === "queue" &&
       this.round === null &&
@@ -777,6 +809,7 @@ export class InterceptTracker implements ChangeTracker {
     this.flushTimer = null;
     // Parked synchronous writes were not made durable at the standby: their clients get EIO.
     this.seqs.failAll(new Error("The agent is stopping: write not replicated"));
+    this.lingering?.();
     await this.server?.close();
     this.closeController.abort();
     this.wake();
