@@ -191,7 +191,7 @@ export class Journal {
         await this.options.rollSettled().catch(() => undefined);
       }
       const group: Pending[] = [];
-      for (const p of this.pending.splice(0)) {
+      for (const p of this.pending.splice(0, groupSize(this.pending))) {
         if (p.signal?.aborted) p.reject(p.signal.reason);
         else group.push(p);
       }
@@ -296,6 +296,26 @@ export class Journal {
     await this.idle();
     for (const s of [...this.sealed, this.active]) await s.file.retire();
   }
+}
+
+/** A group of at least this many bytes leaves the rest of the queue to the next group. */
+const GROUP_SPLIT_BYTES = 1024 * 1024;
+
+/**
+ * How many queued batches the next group takes: all of them, unless they hold more than
+ * 1 MiB, then about half (at least 1 MiB). Writers that wait for their acknowledgement
+ * before sending more would otherwise all sit in one group, and sealing their next batches
+ * (CPU) and writing the group (I/O) would take turns; split, the first half's writers seal
+ * while the second half is being written.
+ */
+function groupSize(pending: readonly Pending[]): number {
+  let total = 0;
+  for (const p of pending) total += p.batch.bodyLength;
+  const target = Math.max(GROUP_SPLIT_BYTES, total / 2);
+  let bytes = 0;
+  let n = 0;
+  while (n < pending.length && bytes < target) bytes += (pending[n++] as Pending).batch.bodyLength;
+  return n;
 }
 
 async function createSegment(
