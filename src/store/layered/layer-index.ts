@@ -305,7 +305,8 @@ export function decodeLayerIndex(
   for (let d = prevDisk + 1; d <= diskCount; d++) diskFirst[d] = intervals;
 
   // A data version's blocks start at block `offset` of `frame` and continue through the next
-  // frames, which must hold the following blocks of the same disk and seq.
+  // frames, which must hold the following blocks of the same disk. A frame's seq is the
+  // newest of its blocks: a packed frame may hold adjacent blocks written at different seqs.
   function checkChain(
     frame: number,
     offset: number,
@@ -322,7 +323,7 @@ export function decodeLayerIndex(
       if (
         f >= frames ||
         frDisk[f] !== disk ||
-        frSeq[f] !== seq ||
+        (frSeq[f] ?? 0) < seq ||
         (frFirst[f] ?? 0) + o !== block ||
         o >= (frCount[f] ?? 0)
       ) {

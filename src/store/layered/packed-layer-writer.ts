@@ -32,6 +32,8 @@ const CHUNK_SOURCE_BYTES = 16 * 1024 * 1024;
 const MAX_READ_BYTES = 4 * 1024 * 1024;
 const READ_CONCURRENCY = 4;
 const NONE = 0xffffffff;
+/** Numbers per piece: source layer, source frame, first block in it, block count, seq. */
+const PIECE = 5;
 
 /** The window merged into intervals and versions; versions point at their source. */
 class Merge {
@@ -135,43 +137,48 @@ function merge(window: readonly DeltaLayer[], diskCount: number, gc: GcLimits): 
   return m;
 }
 
-/** Runs: adjacent kept data versions of one seq on one disk, created in (disk, block, seq) order. */
+/**
+ * Runs: kept data versions at the same depth (0 = an interval's newest data version, 1 the
+ * one before, ...) in adjacent intervals of one disk, whatever their seqs. Created in
+ * (disk, block, depth) order. Cutting runs into frames puts the newest versions of adjacent
+ * blocks in the same frames, even when they were written by different batches (random
+ * writes): frames stay near 64 KiB, compress well, and a read of the head opens few of them.
+ */
 class Runs {
   readonly first = u32();
   readonly last = u32();
   readonly disk = u32();
   readonly start = f64();
-  readonly seq = f64();
   /** Per version: the next version of its run, or NONE. */
   readonly next: Uint32Array;
 
   constructor(m: Merge) {
     this.next = new Uint32Array(m.verSeq.length).fill(NONE);
-    let open = new Map<number, number>();
+    let open: number[] = [];
+    let nextOpen: number[] = [];
     let prevDisk = -1;
     let prevEnd = -1;
     for (let i = 0; i < m.ivStart.length; i++) {
       const disk = m.ivDisk.get(i);
       const start = m.ivStart.get(i);
-      if (disk !== prevDisk || start !== prevEnd) open = new Map();
-      const nextOpen = new Map<number, number>();
-      for (let v = m.ivVer.get(i); v < m.ivVer.get(i + 1); v++) {
+      if (disk !== prevDisk || start !== prevEnd) open.length = 0;
+      nextOpen.length = 0;
+      for (let v = m.ivVer.get(i + 1) - 1; v >= m.ivVer.get(i); v--) {
         if (m.verZero.get(v)) continue;
-        const seq = m.verSeq.get(v);
-        let r = open.get(seq);
+        const depth = nextOpen.length;
+        let r = open[depth];
         if (r === undefined) {
           r = this.first.push(v);
           this.last.push(v);
           this.disk.push(disk);
           this.start.push(start);
-          this.seq.push(seq);
         } else {
           this.next[this.last.get(r)] = v;
           this.last.set(r, v);
         }
-        nextOpen.set(seq, r);
+        nextOpen.push(r);
       }
-      open = nextOpen;
+      [open, nextOpen] = [nextOpen, open];
       prevDisk = disk;
       prevEnd = start + m.ivCount.get(i);
     }
@@ -183,9 +190,10 @@ interface Job {
   readonly disk: number;
   readonly first: number;
   count: number;
-  readonly seq: number;
+  /** Newest seq of its blocks. */
+  seq: number;
   readonly verbatim: { readonly layer: number; readonly frame: number } | undefined;
-  /** Quadruples: source layer, source frame, first block in it, block count. */
+  /** Quintuples: source layer, source frame, first block in it, block count, seq. */
   readonly pieces: number[];
 }
 
@@ -242,7 +250,7 @@ export async function writePackedLayer(
       nextFrame++;
       plainBytes += job.count * BLOCK_SIZE;
       const p = job.pieces;
-      for (let i = 0; i < p.length; i += 4) {
+      for (let i = 0; i < p.length; i += PIECE) {
         const key = (p[i] ?? 0) * 2 ** 32 + (p[i + 1] ?? 0);
         if (sourceFrames.has(key)) continue;
         sourceFrames.add(key);
@@ -253,10 +261,9 @@ export async function writePackedLayer(
 
     for (let r = 0; r < runs.first.length; r++) {
       const disk = runs.disk.get(r);
-      const seq = runs.seq.get(r);
       const runStart = runs.start.get(r);
-      // The run as source pieces (layer, frame, first block, count), adjacent pieces of one
-      // frame joined, and where in the run each of its versions starts.
+      // The run as source pieces, adjacent pieces of one frame joined, and where in the run
+      // each of its versions starts.
       const pieces: number[] = [];
       const starts: number[] = [];
       let runBlocks = 0;
@@ -270,6 +277,7 @@ export async function writePackedLayer(
         const ix = (window[li] as DeltaLayer).ix;
         const source = m.verSource.get(v);
         const delta = m.verDelta.get(v);
+        const seq = m.verSeq.get(v);
         let left = m.ivCount.get(m.verInterval.get(v));
         starts.push(v, runBlocks);
         // Consecutive versions often continue the same source version: keep the cursor.
@@ -287,13 +295,14 @@ export async function writePackedLayer(
           const n = pieces.length;
           if (
             n > 0 &&
-            pieces[n - 4] === li &&
-            pieces[n - 3] === f &&
-            (pieces[n - 2] ?? 0) + (pieces[n - 1] ?? 0) === o
+            pieces[n - 5] === li &&
+            pieces[n - 4] === f &&
+            (pieces[n - 3] ?? 0) + (pieces[n - 2] ?? 0) === o
           ) {
-            pieces[n - 1] = (pieces[n - 1] ?? 0) + take;
+            pieces[n - 2] = (pieces[n - 2] ?? 0) + take;
+            pieces[n - 1] = Math.max(pieces[n - 1] ?? 0, seq);
           } else {
-            pieces.push(li, f, o, take);
+            pieces.push(li, f, o, take, seq);
           }
           left -= take;
           runBlocks += take;
@@ -315,11 +324,12 @@ export async function writePackedLayer(
         pending = undefined;
         await addJob(job);
       };
-      for (let i = 0; i < pieces.length; i += 4) {
+      for (let i = 0; i < pieces.length; i += PIECE) {
         const li = pieces[i] ?? 0;
         const frame = pieces[i + 1] ?? 0;
         let from = pieces[i + 2] ?? 0;
         let n = pieces[i + 3] ?? 0;
+        const seq = pieces[i + 4] ?? 0;
         const ix = (window[li] as DeltaLayer).ix;
         if (from === 0 && n === ix.frCount[frame] && verbatimOk[li]) {
           await flushPending();
@@ -328,9 +338,9 @@ export async function writePackedLayer(
             disk,
             first: runStart + block,
             count: n,
-            seq,
+            seq: Math.max(seq, ix.frSeq[frame] ?? 0),
             verbatim: { layer: li, frame },
-            pieces: [li, frame, 0, n],
+            pieces: [li, frame, 0, n, seq],
           });
           block += n;
           continue;
@@ -341,8 +351,9 @@ export async function writePackedLayer(
             pending = { disk, first: runStart + block, count: 0, seq, verbatim: undefined, pieces: [] };
           }
           const put = Math.min(BLOCKS_PER_FRAME - pending.count, n);
-          pending.pieces.push(li, frame, from, put);
+          pending.pieces.push(li, frame, from, put, seq);
           pending.count += put;
+          pending.seq = Math.max(pending.seq, seq);
           from += put;
           n -= put;
           block += put;
@@ -427,7 +438,7 @@ async function writeChunk(
   const wanted = new Map<number, Set<number>>();
   for (const job of jobs) {
     const p = job.pieces;
-    for (let i = 0; i < p.length; i += 4) {
+    for (let i = 0; i < p.length; i += PIECE) {
       let set = wanted.get(p[i] ?? 0);
       if (set === undefined) wanted.set(p[i] ?? 0, (set = new Set()));
       set.add(p[i + 1] ?? 0);
@@ -501,7 +512,7 @@ async function writeChunk(
       const data = Buffer.allocUnsafe(job.count * BLOCK_SIZE);
       const p = job.pieces;
       let to = 0;
-      for (let i = 0; i < p.length; i += 4) {
+      for (let i = 0; i < p.length; i += PIECE) {
         const src = plain.get((p[i] ?? 0) * 2 ** 32 + (p[i + 1] ?? 0)) as Buffer;
         const from = (p[i + 2] ?? 0) * BLOCK_SIZE;
         const length = (p[i + 3] ?? 0) * BLOCK_SIZE;
