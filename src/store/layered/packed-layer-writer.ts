@@ -28,7 +28,7 @@ import type { LayerFiles } from "./layer-files.js";
 import { LayerIndexBuilder, ZERO_FRAME } from "./layer-index.js";
 
 const CHUNK_PLAIN_BYTES = 4 * 1024 * 1024;
-const CHUNK_SOURCE_BYTES = 16 * 1024 * 1024;
+const CHUNK_SOURCE_BYTES = 8 * 1024 * 1024;
 const MAX_READ_BYTES = 4 * 1024 * 1024;
 const READ_CONCURRENCY = 4;
 const NONE = 0xffffffff;
