@@ -27,6 +27,7 @@ import { JobRunner } from "./jobs/job-runner.js";
 import type { ReplicatorControl } from "./replicator-control.js";
 import { SqliteStateStore } from "./state/sqlite/sqlite-state-store.js";
 import type { StateStore } from "./state/state-store.js";
+import { RetentionSweeper } from "./retention-sweeper.js";
 import { StateConsoleLink } from "./state-console-link.js";
 
 export const TLS_CIPHER = "TLS_AES_256_GCM_SHA384";
@@ -48,6 +49,8 @@ export interface ConsoleOptions {
   readonly now?: () => number;
   /** Where errors go (default console.error). Never receives secrets. */
   readonly logError?: (message: string, err: unknown) => void;
+  /** How often each project's PIT retention policy is applied (default one minute). */
+  readonly retentionIntervalMs?: number;
 }
 
 export interface RunningConsole {
@@ -57,6 +60,8 @@ export interface RunningConsole {
   readonly state: StateStore;
   /** Hand this to the replicator. */
   readonly link: StateConsoleLink;
+  /** Applies PIT retention on a timer; `sweep()` runs a pass now. */
+  readonly retention: RetentionSweeper;
   readonly jobs: JobRunner;
   /** The admin API key, on the first start only; null afterwards. */
   readonly adminApiKey: string | null;
@@ -140,6 +145,14 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     url = `https://${advertised.includes(":") ? `[${advertised}]` : advertised}:${port}`;
     await runner.start();
     const link = new StateConsoleLink(state, now, logError);
+    const retention = new RetentionSweeper({
+      state,
+      replicator: options.replicator,
+      now,
+      logError,
+      ...(options.retentionIntervalMs === undefined ? {} : { intervalMs: options.retentionIntervalMs }),
+    });
+    retention.start();
 
     let closed: Promise<void> | undefined;
     return {
@@ -148,6 +161,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       state,
       link,
       jobs: runner,
+      retention,
       adminApiKey,
       routes,
       close: () => {
@@ -156,6 +170,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
             srv.close(() => resolve());
             srv.closeAllConnections();
           });
+          await retention.close();
           await runner.close();
           await link.idle();
           if (ownsState) await state.close();

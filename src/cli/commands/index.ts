@@ -17,6 +17,7 @@ import { projectCreate } from "./project-create.js";
 import { projectList } from "./project-list.js";
 import { projectSettings } from "./project-settings.js";
 import { cleanup, failbackPrepare, returnToNormal } from "./project-operations.js";
+import { snapshotCreate, snapshotDelete } from "./snapshot.js";
 import { tokenCreate } from "./token-create.js";
 import { tokenRevoke } from "./token-revoke.js";
 import { up } from "./up.js";
@@ -34,6 +35,8 @@ export function createCommandRegistry(): CommandRegistry {
     .add(tokenRevoke)
     .add(machines)
     .add(pits)
+    .add(snapshotCreate)
+    .add(snapshotDelete)
     .add(blueprint)
     .add(launch)
     .add(jobs)

@@ -12,7 +12,9 @@ export const pits: Command = {
   async run(args, io) {
     const list = await io
       .client()
-      .get<{ seq: number; time: string }[]>(`/api/machines/${encode(args.positionals[0] ?? "")}/pits`);
+      .get<{ seq: number; time: string; name: string | null; keep: boolean }[]>(
+        `/api/machines/${encode(args.positionals[0] ?? "")}/pits`,
+      );
     if (args.boolean("json")) return printJson(io, list);
     if (list.length === 0) {
       io.stdout.write("No PITs yet: the first one is cut when initial sync completes\n");
@@ -20,8 +22,12 @@ export const pits: Command = {
     }
     io.stdout.write(
       renderTable(
-        ["SEQ", "TIME"],
-        list.map((p) => [p.seq, p.time]),
+        ["SEQ", "TIME", "SNAPSHOT"],
+        list.map((p) => [
+          p.seq,
+          p.time,
+          p.name === null ? "" : `${p.name}${p.keep ? " (kept until deleted)" : ""}`,
+        ]),
       ),
     );
   },

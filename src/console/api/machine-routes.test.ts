@@ -30,7 +30,7 @@ test("blueprint: defaults, partial merge, fixed IP rules; pits listed as ISO tim
       { seq: 3, time: Date.parse("2026-01-01T00:00:00Z") },
     ]);
     const pits = await tc.request("GET", `/api/machines/web-1/pits`);
-    assert.deepEqual(pits.body, [{ seq: 3, time: "2026-01-01T00:00:00.000Z" }]);
+    assert.deepEqual(pits.body, [{ seq: 3, time: "2026-01-01T00:00:00.000Z", name: null, keep: false }]);
     assert.equal((await tc.request("GET", "/api/machines/nope/pits")).status, 404);
   } finally {
     await tc.close();
@@ -54,6 +54,68 @@ test("GET /metrics exposes replication state, lag and job counts (admin key)", a
     );
     assert.ok(res.text.includes(`lifeboat_machine_lag_seconds{${labels}} 120`));
     assert.ok(res.text.includes(`lifeboat_machine_rpo_breached{${labels}} 1`));
+  } finally {
+    await tc.close();
+  }
+});
+
+test("snapshots: name the newest PIT or one by seq, list it as kept, delete it; bad input changes nothing", async () => {
+  const tc = await startTestConsole();
+  try {
+    await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    const agent = await registerAgent(tc, "prod", "web-1");
+    const path = `/api/machines/${agent.machineId}/snapshots`;
+    tc.replicator.pitsByTimeline.set(agent.timelineId, [
+      { seq: 3, time: Date.parse("2026-01-01T00:00:00Z") },
+      { seq: 7, time: Date.parse("2026-01-01T00:00:01Z") },
+    ]);
+    const newest = await tc.request("POST", path, { name: "before upgrade" });
+    assert.equal(newest.status, 200);
+    assert.deepEqual(newest.body, {
+      seq: 7,
+      time: "2026-01-01T00:00:01.000Z",
+      name: "before upgrade",
+      keep: true,
+    });
+    const older = await tc.request("POST", path, { name: "month end", seq: 3 });
+    assert.equal(older.body["seq"], 3);
+    const listed = await tc.request("GET", `/api/machines/web-1/pits`);
+    assert.deepEqual(
+      (listed.body as unknown as { name: string | null; keep: boolean }[]).map((p) => [p.name, p.keep]),
+      [
+        ["month end", true],
+        ["before upgrade", true],
+      ],
+    );
+    for (const bad of [{}, { name: "" }, { name: "x", seq: -1 }, { name: "x", extra: 1 }, { name: 5 }]) {
+      assert.equal((await tc.request("POST", path, bad)).status, 400, JSON.stringify(bad));
+    }
+    assert.equal((await tc.request("POST", path, { name: "x", seq: 99 })).status, 404);
+    assert.equal((await tc.request("DELETE", `${path}/abc`)).status, 400);
+    const deleted = await tc.request("DELETE", `${path}/3`);
+    assert.deepEqual([deleted.status, deleted.body["keep"], deleted.body["name"]], [200, false, null]);
+    assert.ok(tc.replicator.calls.includes(`deleteSnapshot ${agent.timelineId} 3`));
+    const audit = await tc.request("GET", "/api/audit");
+    const actions = (audit.body as unknown as { action: string }[]).map((a) => a.action);
+    assert.ok(actions.includes("snapshot.create") && actions.includes("snapshot.delete"), actions.join());
+  } finally {
+    await tc.close();
+  }
+});
+
+test("the retention sweeper applies each project's policy to each of its machines", async () => {
+  const tc = await startTestConsole();
+  try {
+    await tc.request("POST", "/api/projects", { name: "prod", type: "dr" });
+    const agent = await registerAgent(tc, "prod", "web-1");
+    await tc.request("PATCH", "/api/projects/prod", {
+      settings: { retention: { keepAllSeconds: 7200, tiers: [] } },
+    });
+    await tc.console.retention.sweep();
+    assert.ok(
+      tc.replicator.calls.some((c) => c.startsWith(`applyRetention ${agent.timelineId} 7200 `)),
+      tc.replicator.calls.join("\n"),
+    );
   } finally {
     await tc.close();
   }

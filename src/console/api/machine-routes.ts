@@ -8,7 +8,13 @@ import { DEFAULT_BLUEPRINT, type Blueprint } from "../../common/model.js";
 import { defineRoute, type Route } from "../http/route.js";
 import { audit, resolveMachine, resolveProject, type ApiContext } from "./api-context.js";
 import { machineView } from "./machine-view.js";
-import { BlueprintPatch } from "./schemas.js";
+import { BlueprintPatch, SnapshotBody } from "./schemas.js";
+import type { Pit } from "../../store/staging-store.js";
+
+/** A PIT as the API shows it: named snapshots carry their name and `keep: true`. */
+function pitView(p: Pit): { seq: number; time: string; name: string | null; keep: boolean } {
+  return { seq: p.seq, time: new Date(p.time).toISOString(), name: p.label ?? null, keep: p.keep === true };
+}
 
 /** Checks the rules a schema cannot express; throws UserError 400. */
 export function checkBlueprint(blueprint: Blueprint): void {
@@ -67,7 +73,51 @@ export function machineRoutes(ctx: ApiContext): Route[] {
       handle: async ({ params }) => {
         const machine = await resolveMachine(ctx, params["id"] ?? "");
         const pits = await ctx.replicator.pits(machine.timelineId);
-        return pits.map((p) => ({ seq: p.seq, time: new Date(p.time).toISOString() }));
+        return pits.map(pitView);
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/api/machines/:id/snapshots",
+      summary: "Name a PIT (default: the newest) as a snapshot kept until deleted",
+      auth: "admin",
+      tag: "machines",
+      body: SnapshotBody,
+      handle: async ({ params, body, actor }) => {
+        const machine = await resolveMachine(ctx, params["id"] ?? "");
+        const pit = await ctx.replicator.nameSnapshot(machine.timelineId, body.name, body.seq);
+        await audit(ctx, {
+          actor,
+          action: "snapshot.create",
+          target: machine.id,
+          projectId: machine.projectId,
+          details: { name: body.name, seq: pit.seq },
+        });
+        return pitView(pit);
+      },
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/api/machines/:id/snapshots/:seq",
+      summary: "Delete a named snapshot: its PIT becomes ordinary and retention may drop it",
+      auth: "admin",
+      tag: "machines",
+      handle: async ({ params, actor }) => {
+        const machine = await resolveMachine(ctx, params["id"] ?? "");
+        const text = params["seq"] ?? "";
+        const seq = Number(text);
+        if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(seq)) {
+          throw new UserError(`Invalid snapshot seq ${JSON.stringify(text)}: expected a PIT's seq number`);
+        }
+        const pit = await ctx.replicator.deleteSnapshot(machine.timelineId, seq);
+        await audit(ctx, {
+          actor,
+          action: "snapshot.delete",
+          target: machine.id,
+          projectId: machine.projectId,
+          details: { seq },
+        });
+        return pitView(pit);
       },
     }),
     defineRoute({
