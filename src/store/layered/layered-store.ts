@@ -19,7 +19,9 @@ import type {
   Timeline,
   TimelineInfo,
 } from "../staging-store.js";
+import type { ObjectStore } from "../object-store/object-store.js";
 import { fsyncDir } from "./fs-util.js";
+import { ObjectStoreLayerFiles } from "./object-store-layer-files.js";
 import type { CompactionPolicy } from "./compaction-plan.js";
 import {
   LayeredTimeline,
@@ -44,6 +46,12 @@ export interface LayeredStoreOptions {
   readonly keyRing?: DataKeyProvider;
   /** Compression compaction applies to new timelines' packed layers (default "zstd"); journal frames are never compressed. */
   readonly compression?: Compression;
+  /**
+   * Where layer files (data and index) live, as objects `timelines/<id>/<name>`; default:
+   * each timeline's directory. Journals and manifests stay under `dir` either way. The
+   * caller owns the object store (and closes it after the layered store).
+   */
+  readonly layerStore?: ObjectStore;
 }
 
 const STORE_FILE = "store.json";
@@ -92,6 +100,7 @@ export class LayeredStore implements StagingStore {
         rollThresholdBytes: threshold,
         ...(options?.compaction === undefined ? {} : { compaction: options.compaction }),
         ...(options?.keyRing === undefined ? {} : { keyRing: options.keyRing }),
+        ...(options?.layerStore === undefined ? {} : { layerStore: options.layerStore }),
       },
       compression,
     );
@@ -125,6 +134,7 @@ export class LayeredStore implements StagingStore {
       }
     }
     await store.wireParents();
+    await store.removeOrphanLayers(signal);
     return store;
   }
 
@@ -152,6 +162,17 @@ export class LayeredStore implements StagingStore {
     }
     if (parsed?.format !== STORE_FORMAT || parsed.version !== STORE_VERSION) {
       throw new CorruptionError(`Not a version ${STORE_VERSION} layered store: ${path} says ${text.trim()}`);
+    }
+  }
+
+  /** Deletes the layer objects of timelines that no longer exist (a drop that crashed before deleting them). */
+  private async removeOrphanLayers(signal?: AbortSignal): Promise<void> {
+    const objects = this.timelineOptions.layerStore;
+    if (objects === undefined) return;
+    const ids = new Set((await objects.list("timelines/", signal)).map((o) => o.key.split("/")[1] ?? ""));
+    for (const id of ids) {
+      if (!this.has(id))
+        await new ObjectStoreLayerFiles(objects, ObjectStoreLayerFiles.prefixOf(id)).deleteAll(signal);
     }
   }
 
@@ -291,6 +312,11 @@ export class LayeredStore implements StagingStore {
       await rename(join(this.timelinesDir, id), doomed);
       await fsyncDir(this.timelinesDir);
       await rm(doomed, { recursive: true, force: true });
+      // Layer objects go last: a crash before this leaves them unnamed, removed at the next open.
+      const objects = this.timelineOptions.layerStore;
+      if (objects !== undefined) {
+        await new ObjectStoreLayerFiles(objects, ObjectStoreLayerFiles.prefixOf(id)).deleteAll();
+      }
     });
   }
 

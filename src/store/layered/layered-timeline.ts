@@ -30,6 +30,8 @@ import { DESCRIPTOR_SIZE, MAX_BODY_LENGTH, encodeBatch } from "./journal-record.
 import { buildL0Index } from "./l0-index.js";
 import type { LayerFiles } from "./layer-files.js";
 import { LocalLayerFiles } from "./local-layer-files.js";
+import { ObjectStoreLayerFiles } from "./object-store-layer-files.js";
+import type { ObjectStore } from "../object-store/object-store.js";
 import { MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.js";
 import { writePackedLayer } from "./packed-layer-writer.js";
 import { ReadPlan } from "./read-plan.js";
@@ -55,6 +57,8 @@ export interface TimelineOptions {
   readonly compaction?: CompactionPolicy;
   /** Needed to open a timeline whose manifest names a data key. */
   readonly keyRing?: DataKeyProvider;
+  /** Where layer files live; default: the timeline's directory. */
+  readonly layerStore?: ObjectStore;
 }
 
 /** How a new timeline seals its frames; recorded in its manifest. */
@@ -123,7 +127,10 @@ export class LayeredTimeline implements Timeline {
     const key = await keyOf(manifest, options.keyRing);
     const codec = (compression: Compression): FrameContext =>
       new FrameContext(manifest.id, createFrameCodec({ compression, ...(key === undefined ? {} : { key }) }));
-    const files = new LocalLayerFiles(dir);
+    const files =
+      options.layerStore === undefined
+        ? new LocalLayerFiles(dir)
+        : new ObjectStoreLayerFiles(options.layerStore, ObjectStoreLayerFiles.prefixOf(manifest.id));
     const timeline = new LayeredTimeline(
       dir,
       manifest,
