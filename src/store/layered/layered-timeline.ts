@@ -6,6 +6,7 @@
  * resolve each block through journal, layers newest first, then the parent at the base seq.
  */
 import { open, readdir, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { basename, join } from "node:path";
 import { CorruptionError, UserError } from "../../common/errors.js";
 import type { Compression } from "../codec/block-codec.js";
@@ -43,6 +44,10 @@ const LAYER_PATTERN = /^layer-\d{16}-\d{16}(-[0-9a-f]{8})?\.(seg|pack|idx)(\.tmp
 const MAX_READ_BYTES = 256 * 1024 * 1024;
 /** After a failed roll, wait this long before trying again. */
 const ROLL_RETRY_MS = 1000;
+/** A timeline that received this many bytes within about a second is busy ingesting: background compaction waits. */
+const INGEST_BUSY_BYTES = 2 * 1024 * 1024;
+const INGEST_BUCKET_MS = 1000;
+const YIELD_POLL_MS = 100;
 
 /** Finds data keys: KeyRing (codec/key-ring.ts) is one. */
 export interface DataKeyProvider {
@@ -99,6 +104,10 @@ export class LayeredTimeline implements Timeline {
   lastCompactionError: Error | undefined;
   private lastCompactionFailure = 0;
   private compacted = { layersIn: 0, layersOut: 0, freedBytes: 0 };
+  /** Bytes appended in the current and the previous one-second bucket (compaction yields to ingest). */
+  private ingest = { start: 0, bytes: 0, previous: 0 };
+  /** compact() calls waiting: compaction does not yield to ingest meanwhile. */
+  private urgentCompactions = 0;
 
   private constructor(
     readonly dir: string,
@@ -223,7 +232,39 @@ export class LayeredTimeline implements Timeline {
         413,
       );
     }
+    this.noteIngest(batch.bodyLength);
     return await this.journal.append(batch, signal);
+  }
+
+  private noteIngest(bytes: number): void {
+    this.ingestBusy();
+    this.ingest.bytes += bytes;
+  }
+
+  /** True when about INGEST_BUSY_BYTES or more were appended in the last one to two seconds. */
+  private ingestBusy(): boolean {
+    const now = Date.now();
+    const age = now - this.ingest.start;
+    if (age >= INGEST_BUCKET_MS) {
+      this.ingest = { start: now, bytes: 0, previous: age < 2 * INGEST_BUCKET_MS ? this.ingest.bytes : 0 };
+    }
+    return this.ingest.bytes + this.ingest.previous >= INGEST_BUSY_BYTES;
+  }
+
+  /**
+   * Background compaction yields to heavy ingest, between chunks: it waits while the timeline
+   * is busy, unless a compact() call waits for it or the layers are over twice maxLayers.
+   * Compaction debt is paid when ingest slows down; reads meanwhile consult more layers.
+   */
+  private async yieldToIngest(): Promise<void> {
+    while (
+      !this.closed &&
+      this.urgentCompactions === 0 &&
+      this.layers.length <= 2 * this.compactionPolicy.maxLayers &&
+      this.ingestBusy()
+    ) {
+      await sleep(YIELD_POLL_MS, undefined, { signal: this.stopCompaction.signal });
+    }
   }
 
   lastSeq(): number {
@@ -399,9 +440,14 @@ export class LayeredTimeline implements Timeline {
   /** Runs compaction now, until the policy is met; resolves with what it did since open. */
   async compact(): Promise<CompactionResult> {
     this.checkOpen();
-    await this.settled();
-    this.startCompaction(true);
-    while (this.compacting !== undefined) await this.compacting;
+    this.urgentCompactions++;
+    try {
+      await this.settled();
+      this.startCompaction(true);
+      while (this.compacting !== undefined) await this.compacting;
+    } finally {
+      this.urgentCompactions--;
+    }
     if (this.lastCompactionError !== undefined) throw this.lastCompactionError;
     return { ...this.compacted };
   }
@@ -613,6 +659,7 @@ export class LayeredTimeline implements Timeline {
       gc,
       this.packFrames,
       this.stopCompaction.signal,
+      () => this.yieldToIngest(),
     );
     const diskBlocks = disks.map((d) => d.sizeBytes / BLOCK_SIZE);
     let merged: DeltaLayer;

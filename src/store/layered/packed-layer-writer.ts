@@ -216,6 +216,8 @@ export async function writePackedLayer(
   gc: GcLimits,
   target: FrameContext,
   signal?: AbortSignal,
+  /** Awaited before each chunk: the caller may hold compaction back (while ingest is busy). */
+  pause?: () => Promise<void>,
 ): Promise<PackedLayerResult> {
   const fromSeq = (window[0] as DeltaLayer).fromSeq;
   const toSeq = (window[window.length - 1] as DeltaLayer).toSeq;
@@ -238,6 +240,7 @@ export async function writePackedLayer(
     let sourceBytes = 0;
     let nextFrame = 0;
     const flushChunk = async (): Promise<void> => {
+      await pause?.();
       signal?.throwIfAborted();
       dataBytes += await writeChunk(handle, dataBytes, jobs, window, target, builder);
       jobs = [];
