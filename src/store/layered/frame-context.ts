@@ -44,6 +44,11 @@ export class FrameContext {
     return this.codec.open(frame, this.aad(disk, firstBlock, blockCount));
   }
 
+  /** As `open`, but the bytes are valid only until the next call (FrameCodec.openTransient). */
+  openTransient(frame: Uint8Array, disk: number, firstBlock: number, blockCount: number): Buffer {
+    return this.codec.openTransient(frame, this.aad(disk, firstBlock, blockCount));
+  }
+
   private aad(disk: number, firstBlock: number, blockCount: number): Buffer {
     const aad = this.#aad;
     aad.writeUInt32LE(disk, 4);
