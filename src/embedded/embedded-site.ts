@@ -32,13 +32,21 @@ export interface EmbeddedSite {
   close(): Promise<void>;
 }
 
+/**
+ * The site's staging store, encrypted at rest: one data key per project, wrapped by the
+ * site's master key under `<dataDir>/keys`. Also for tools and tests that inspect a
+ * stopped site's store.
+ */
+export async function openSiteStore(dataDir: string): Promise<LayeredStore> {
+  const masterKey = await LocalMasterKeyWrapper.open(LocalMasterKeyWrapper.defaultPath(dataDir));
+  const keyRing = await KeyRing.open(join(dataDir, "keys"), masterKey);
+  return await LayeredStore.open(join(dataDir, "store"), { keyRing });
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite> {
   const log = opts.log ?? logger("lifeboat");
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  // Staging data is encrypted at rest: one data key per project, wrapped by the site's master key.
-  const masterKey = await LocalMasterKeyWrapper.open(LocalMasterKeyWrapper.defaultPath(opts.dataDir));
-  const keyRing = await KeyRing.open(join(opts.dataDir, "keys"), masterKey);
-  const store = await LayeredStore.open(join(opts.dataDir, "store"), { keyRing });
+  const store = await openSiteStore(opts.dataDir);
   const replicator = await Replicator.open({
     id: "replicator-1",
     dataDir: join(opts.dataDir, "replicator"),
