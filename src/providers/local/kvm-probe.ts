@@ -195,6 +195,18 @@ export async function accelVerdict(options: ProbeOptions = {}): Promise<AccelVer
   return verdict;
 }
 
+/**
+ * Records that KVM failed a real guest although the probe passed (a guest the probe does
+ * not cover): later launches in this process use TCG without probing again.
+ */
+export async function markKvmUnusable(
+  reason: string,
+  options: Pick<ProbeOptions, "qemu" | "kvmDevice"> = {},
+): Promise<void> {
+  const qemu = await findTool(QEMU_SYSTEM, options.qemu);
+  verdicts.set(`${qemu}\0${options.kvmDevice ?? "/dev/kvm"}`, Promise.resolve({ accel: "tcg", reason }));
+}
+
 /** Forgets cached verdicts (tests). */
 export function forgetAccelVerdicts(): void {
   verdicts.clear();
