@@ -142,6 +142,7 @@ export function qemuArgs(
     "-smp", String(spec.cpus),
     "-m", String(spec.memoryMiB),
     "-nodefaults", "-no-user-config", "-display", "none",
+    "-S", // paused until QMP says go: "started" is when the guest's CPUs really start
     "-serial", `file:${join(run.dir, CONSOLE_LOG)}`,
     "-qmp", `unix:${q(run.qmpSocket)},server=on,wait=off`,
   ];
@@ -231,7 +232,7 @@ export class QemuMachine {
     private readonly child: ChildProcess | undefined,
   ) {}
 
-  /** When QMP first reported the VM running. */
+  /** When the guest's CPUs started (QMP `cont`). */
   get startedAt(): Date {
     return this.started;
   }
@@ -241,8 +242,9 @@ export class QemuMachine {
   }
 
   /**
-   * Starts QEMU and resolves once QMP reports the VM running. Rejects (with QEMU's own
-   * message) when it exits first; nothing is left running after a rejection.
+   * Starts QEMU paused, then its guest through QMP, and resolves once QMP reports it
+   * running. Rejects (with QEMU's own message) when QEMU exits first; nothing is left
+   * running after a rejection.
    */
   static async start(spec: QemuMachineSpec, options: StartOptions): Promise<QemuMachine> {
     checkSpec(spec);
@@ -299,6 +301,7 @@ export class QemuMachine {
     }
   }
 
+  /** Waits for QEMU's QMP socket, then starts the paused guest (`cont`) and notes when. */
   private async waitRunning(timeoutMs: number, exited: Promise<void>, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let gone = false;
@@ -307,19 +310,23 @@ export class QemuMachine {
       signal?.throwIfAborted();
       if (gone)
         throw new Error(`QEMU exited at once for machine ${this.spec.name}: ${await this.qemuLogTail()}`);
+      let qmp: QmpClient | undefined;
       try {
-        const qmp = await QmpClient.connect(this.qmpSocket, 5000);
+        qmp = await QmpClient.connect(this.qmpSocket, 5000);
+      } catch {
+        // not listening yet
+      }
+      if (qmp) {
         try {
+          await qmp.execute("cont");
+          this.started = new Date();
           const status = (await qmp.execute("query-status")) as { status?: string } | undefined;
-          if (status?.status === "running") {
-            this.started = new Date();
-            return;
-          }
+          if (status?.status !== "running")
+            throw new Error(`QEMU did not run machine ${this.spec.name}: status ${String(status?.status)}`);
+          return;
         } finally {
           qmp.close();
         }
-      } catch {
-        // not listening yet
       }
       if (Date.now() > deadline)
         throw new Error(

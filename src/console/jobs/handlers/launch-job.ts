@@ -7,7 +7,7 @@
  * has; a recovery finishes the failback stream and the machine becomes FAILED_BACK.
  */
 import { UserError, errorMessage } from "../../../common/errors.js";
-import { DEFAULT_BLUEPRINT } from "../../../common/model.js";
+import { withBlueprintDefaults } from "../../../common/model.js";
 import type { LaunchMode } from "../../../common/states.js";
 import type { Provider } from "../../../providers/provider.js";
 import type { JobContext } from "../job-handlers.js";
@@ -94,8 +94,10 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           mode: p.mode,
           timeline: ctx.replicator.openTimeline(branchId),
           seq,
-          blueprint: (await ctx.state.getBlueprint(machineId)) ?? DEFAULT_BLUEPRINT,
+          blueprint: withBlueprintDefaults(await ctx.state.getBlueprint(machineId)),
+          source: { cpus: machine.cpus, memoryMiB: machine.memoryMiB },
           outDir: p.outDir,
+          onLog: (message) => void ctx.log(`${machine.name}: ${message}`).catch(() => undefined),
           signal: ctx.signal,
         });
         const readyAt = new Date().toISOString();
@@ -123,10 +125,14 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           pitSeq: seq,
           ...(pit ? { pitTime: new Date(pit.time).toISOString() } : {}),
           requestedAt,
+          ...(target.startedAt ? { startedAt: target.startedAt.toISOString() } : {}),
+          ...(target.guestUpAt ? { guestUpAt: target.guestUpAt.toISOString() } : {}),
+          ...(target.consoleLog ? { consoleLog: target.consoleLog } : {}),
           readyAt,
           rtoSeconds: (Date.parse(readyAt) - Date.parse(requestedAt)) / 1000,
         });
         await ctx.log(`${machine.name}: ready (${p.provider}): ${target.disks.join(", ")}`);
+        if (target.consoleLog) await ctx.log(`${machine.name}: console log ${target.consoleLog}`);
       } catch (err) {
         failures.push(`${machine.name}: ${errorMessage(err)}`);
         await ctx.state.updateMachine(machineId, { lifecycle: previous });
