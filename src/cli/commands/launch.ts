@@ -16,8 +16,17 @@ export const launch: Command = {
   flags: {
     mode: { type: "string", description: "test, recovery or cutover", placeholder: "MODE" },
     pit: { type: "string", description: "latest (default) or an ISO-8601 time", placeholder: "PIT" },
-    provider: { type: "string", description: "Where to launch (default export)", placeholder: "NAME" },
-    out: { type: "string", description: "Output directory for the export provider", placeholder: "DIR" },
+    provider: {
+      type: "string",
+      description:
+        "Where to launch: export (disk images, the default) or local (QEMU VMs on the console's host)",
+      placeholder: "NAME",
+    },
+    out: {
+      type: "string",
+      description: "Directory for the launched machines (export, local)",
+      placeholder: "DIR",
+    },
     wait: WAIT_FLAG,
     json: JSON_FLAG,
   },
