@@ -284,8 +284,7 @@ export class QemuMachine {
     children.set(pid, child);
     void exited.then(() => children.delete(pid));
     const machine = new QemuMachine(spec, dir, pid, options.accel, new Date(), qmpSocket, child);
-    try {
-      await machine.waitRunning(options.startTimeoutMs ?? 30_000, exited, options.signal);
+    const record = (): Promise<void> => {
       const state: MachineState = {
         pid,
         qmpSocket,
@@ -293,7 +292,14 @@ export class QemuMachine {
         startedAt: machine.startedAt.toISOString(),
         args,
       };
-      await writeFileDurably(join(dir, STATE_FILE), JSON.stringify(state, null, 2));
+      return writeFileDurably(join(dir, STATE_FILE), JSON.stringify(state, null, 2));
+    };
+    try {
+      // Recorded at once, so that a crash of this process right now leaves a machine
+      // that `stopInDir` can still find; again once the guest runs, with its start time.
+      await record();
+      await machine.waitRunning(options.startTimeoutMs ?? 30_000, exited, options.signal);
+      await record();
       return machine;
     } catch (err) {
       await machine.stop(1000);
