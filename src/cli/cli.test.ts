@@ -31,8 +31,10 @@ function lifeboat(config: string, ...args: string[]): Promise<Run> {
 }
 
 test("the compiled CLI drives a console end to end", async () => {
+  const formats: unknown[] = [];
   const tc = await startTestConsole({
     LAUNCH: async (ctx) => {
+      formats.push(ctx.job.params["format"]);
       await ctx.log("exporting");
       for (const id of ctx.job.params["machineIds"] as string[]) {
         await ctx.setMachine({
@@ -150,10 +152,21 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.equal(bp.code, 0, bp.stderr);
     assert.deepEqual((JSON.parse(bp.stdout) as { cpus: number; tags: unknown }).cpus, 4);
 
-    const launched = await lifeboat(config, "launch", "web-1", "--mode", "test", "--wait", "--json");
+    const launched = await lifeboat(
+      config,
+      "launch",
+      "web-1",
+      "--mode",
+      "test",
+      "--format",
+      "vmdk",
+      "--wait",
+      "--json",
+    );
     assert.equal(launched.code, 0, launched.stderr);
     const job = JSON.parse(launched.stdout) as { id: string; status: string };
     assert.equal(job.status, "COMPLETED");
+    assert.deepEqual(formats, ["vmdk"]);
 
     const shown = await lifeboat(config, "job", job.id);
     assert.match(shown.stdout, /LAUNCH COMPLETED/);
@@ -169,6 +182,9 @@ test("the compiled CLI drives a console end to end", async () => {
 
     const usage = await lifeboat(config, "launch", "web-1", "--mode", "drill");
     assert.equal(usage.code, 2);
+    const badFormat = await lifeboat(config, "launch", "web-1", "--mode", "test", "--format", "iso");
+    assert.equal(badFormat.code, 2);
+    assert.match(badFormat.stderr, /Invalid --format iso: use raw, qcow2, vhd, vhd-dynamic, vmdk/);
 
     const failed = await lifeboat(config, "cleanup", "--project", "prod", "--wait");
     assert.equal(failed.code, 1);

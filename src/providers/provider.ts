@@ -12,6 +12,7 @@
 import type { Blueprint } from "../common/model.js";
 import type { LaunchMode } from "../common/states.js";
 import type { Timeline } from "../store/staging-store.js";
+import type { ImageFormat } from "./image-format.js";
 
 export interface LaunchRequest {
   readonly machineName: string;
@@ -25,6 +26,8 @@ export interface LaunchRequest {
   readonly source?: { readonly cpus: number; readonly memoryMiB: number };
   /** Provider-specific target, e.g. the export directory. */
   readonly outDir: string;
+  /** Image format, for providers that write image files (export); default raw. Others ignore it. */
+  readonly format?: ImageFormat;
   readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Progress worth a line in the job's log (the accelerator chosen, the machine started). */
   readonly onLog?: (message: string) => void;

@@ -134,6 +134,7 @@ test("lifeboat launch --provider local boots the PIT's disk through BIOS and sys
       machineIds: [machine.id],
       mode: "test",
       provider: "local",
+      format: "qcow2", // an export option: the local provider boots raw images whatever it says
       pit: new Date(pit.time).toISOString(),
     });
     const job = await waitFor(
@@ -149,6 +150,7 @@ test("lifeboat launch --provider local boots the PIT's disk through BIOS and sys
     const result = job.machines[0];
     assert.ok(result?.consoleLog && result.startedAt && result.guestUpAt && result.requestedAt);
     assert.equal(result.pitSeq, pit.seq);
+    assert.match(result.disks?.[0] ?? "", /\.img$/);
     const ref = dirname(result.consoleLog);
     const record = JSON.parse(await readFile(join(ref, "launch.json"), "utf8")) as LaunchRecord;
     const ms = (iso: string | null | undefined): number =>

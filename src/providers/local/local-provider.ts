@@ -107,7 +107,8 @@ export class LocalProvider implements Provider {
     const accelDecidedAt = new Date();
     req.onLog?.(`${verdict.accel.toUpperCase()}: ${verdict.reason}`);
 
-    const hydrated = await new ExportProvider().launch(req);
+    // Raw whatever the request's format: QEMU boots raw images as they are.
+    const hydrated = await new ExportProvider().launch({ ...req, format: "raw" });
     const hydratedAt = new Date();
     const dir = hydrated.ref;
     let machine: QemuMachine | undefined;
