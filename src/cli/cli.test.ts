@@ -31,8 +31,10 @@ function lifeboat(config: string, ...args: string[]): Promise<Run> {
 }
 
 test("the compiled CLI drives a console end to end", async () => {
+  const formats: unknown[] = [];
   const tc = await startTestConsole({
     LAUNCH: async (ctx) => {
+      formats.push(ctx.job.params["format"]);
       await ctx.log("exporting");
       for (const id of ctx.job.params["machineIds"] as string[]) {
         await ctx.setMachine({
@@ -123,7 +125,19 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.match(list.stdout, /web-1\s+m-[0-9a-f]{12}\s+CONTINUOUS\s+100%\s+3s\s+NOT_TESTED/);
 
     const pits = await lifeboat(config, "pits", "web-1", "--json");
-    assert.deepEqual(JSON.parse(pits.stdout), [{ seq: 7, time: "2026-02-01T00:00:00.000Z" }]);
+    assert.deepEqual(JSON.parse(pits.stdout), [
+      { seq: 7, time: "2026-02-01T00:00:00.000Z", name: null, keep: false },
+    ]);
+    const named = await lifeboat(config, "snapshot", "create", "web-1", "--name", "before upgrade");
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, /7\s+2026-02-01T00:00:00.000Z\s+before upgrade\s+until deleted/);
+    const table = await lifeboat(config, "pits", "web-1");
+    assert.match(table.stdout, /SEQ\s+TIME\s+SNAPSHOT\n\s*7\s+\S+\s+before upgrade \(kept until deleted\)/);
+    const badSeq = await lifeboat(config, "snapshot", "delete", "web-1", "--seq", "x");
+    assert.equal(badSeq.code, 2);
+    const unnamed = await lifeboat(config, "snapshot", "delete", "web-1", "--seq", "7", "--json");
+    assert.equal(unnamed.code, 0, unnamed.stderr);
+    assert.equal((JSON.parse(unnamed.stdout) as { keep: boolean }).keep, false);
 
     const bp = await lifeboat(
       config,
@@ -138,10 +152,21 @@ test("the compiled CLI drives a console end to end", async () => {
     assert.equal(bp.code, 0, bp.stderr);
     assert.deepEqual((JSON.parse(bp.stdout) as { cpus: number; tags: unknown }).cpus, 4);
 
-    const launched = await lifeboat(config, "launch", "web-1", "--mode", "test", "--wait", "--json");
+    const launched = await lifeboat(
+      config,
+      "launch",
+      "web-1",
+      "--mode",
+      "test",
+      "--format",
+      "vmdk",
+      "--wait",
+      "--json",
+    );
     assert.equal(launched.code, 0, launched.stderr);
     const job = JSON.parse(launched.stdout) as { id: string; status: string };
     assert.equal(job.status, "COMPLETED");
+    assert.deepEqual(formats, ["vmdk"]);
 
     const shown = await lifeboat(config, "job", job.id);
     assert.match(shown.stdout, /LAUNCH COMPLETED/);
@@ -157,6 +182,9 @@ test("the compiled CLI drives a console end to end", async () => {
 
     const usage = await lifeboat(config, "launch", "web-1", "--mode", "drill");
     assert.equal(usage.code, 2);
+    const badFormat = await lifeboat(config, "launch", "web-1", "--mode", "test", "--format", "iso");
+    assert.equal(badFormat.code, 2);
+    assert.match(badFormat.stderr, /Invalid --format iso: use raw, qcow2, vhd, vhd-dynamic, vmdk/);
 
     const failed = await lifeboat(config, "cleanup", "--project", "prod", "--wait");
     assert.equal(failed.code, 1);

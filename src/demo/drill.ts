@@ -68,6 +68,8 @@ export interface DrillResult {
 }
 
 const MACHINES = ["web-1", "db-1"] as const;
+/** The snapshot the drill names after the first changes, and launches the test from. */
+const BASELINE = "drill baseline";
 const PROJECT = "demo-dr";
 
 interface Source {
@@ -217,17 +219,28 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
         ),
       );
       check(`${s.name}: PITs listed`, pits.length > 0, `${pits.length} PITs`);
+      cmd(`snapshot create ${s.name} --name "${BASELINE}"`);
+      const named = await api.post<{ seq: number; keep: boolean }>(`/api/machines/${s.id}/snapshots`, {
+        name: BASELINE,
+      });
+      check(
+        `${s.name}: newest PIT named "${BASELINE}", kept until deleted`,
+        named.keep && named.seq === pits.at(-1)?.seq,
+        `seq ${named.seq}`,
+      );
     }
 
     // 4. Test launch.
-    step(4, "Test launch from the latest PIT, verified, then cleaned up");
+    step(4, "Test launch from the named snapshot, verified, then cleaned up");
     const launched = join(dir, "launched");
-    cmd(`launch ${MACHINES.join(" ")} --mode test --pit latest --provider export --out ${launched} --wait`);
+    cmd(
+      `launch ${MACHINES.join(" ")} --mode test --pit "snapshot:${BASELINE}" --provider export --out ${launched} --wait`,
+    );
     const testJob = await launchAndWait(
       api,
       sources.map((s) => s.id),
       "test",
-      "latest",
+      `snapshot:${BASELINE}`,
       launched,
       out,
     );

@@ -10,6 +10,7 @@
 import type { Blueprint } from "../common/model.js";
 import type { LaunchMode } from "../common/states.js";
 import type { Timeline } from "../store/staging-store.js";
+import type { ImageFormat } from "./image-format.js";
 
 export interface LaunchRequest {
   readonly machineName: string;
@@ -21,6 +22,8 @@ export interface LaunchRequest {
   readonly blueprint: Blueprint;
   /** Provider-specific target, e.g. the export directory. */
   readonly outDir: string;
+  /** Image format, for providers that write image files (export); default raw. Others ignore it. */
+  readonly format?: ImageFormat;
   readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
   readonly signal?: AbortSignal;
 }

@@ -107,10 +107,10 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
     const config = await waitFor(
       "client.json",
       async () => JSON.parse(await readFile(join(data, "client.json"), "utf8")) as ClientConfig,
-      30_000,
+      90_000,
     );
     const api = new ApiClient(config);
-    await waitFor("console", () => api.get("/api/health").then(() => true), 30_000);
+    await waitFor("console", () => api.get("/api/health").then(() => true), 90_000);
     const token = await createProjectToken(api);
     let agent = startLifeboat("agent", agentArgs(token), join(dir, "agent.log"));
     procs.push(agent);

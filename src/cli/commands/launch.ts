@@ -1,7 +1,11 @@
-/** `lifeboat launch MACHINE... --mode test|recovery|cutover [--pit ...] [--wait]`. */
+/**
+ * `lifeboat launch MACHINE... --mode test|recovery|cutover [--pit ...] [--provider export]
+ * [--format raw|qcow2|vhd|vhd-dynamic|vmdk] [--out DIR] [--wait]`.
+ */
 import type { Job } from "../../common/model.js";
 import { UsageError } from "../args.js";
 import { resolve } from "node:path";
+import { IMAGE_FORMATS, isImageFormat } from "../../providers/image-format.js";
 import type { Command } from "../command.js";
 import { JSON_FLAG, WAIT_FLAG } from "./common-flags.js";
 import { finishJobCommand } from "./wait-for-job.js";
@@ -15,9 +19,18 @@ export const launch: Command = {
   positionals: { min: 1, max: 500 },
   flags: {
     mode: { type: "string", description: "test, recovery or cutover", placeholder: "MODE" },
-    pit: { type: "string", description: "latest (default) or an ISO-8601 time", placeholder: "PIT" },
+    pit: {
+      type: "string",
+      description: "latest (default), an ISO-8601 time, or snapshot:NAME",
+      placeholder: "PIT",
+    },
     provider: { type: "string", description: "Where to launch (default export)", placeholder: "NAME" },
     out: { type: "string", description: "Output directory for the export provider", placeholder: "DIR" },
+    format: {
+      type: "string",
+      description: `Image format for the export provider: ${IMAGE_FORMATS.join(", ")} (default raw)`,
+      placeholder: "FORMAT",
+    },
     wait: WAIT_FLAG,
     json: JSON_FLAG,
   },
@@ -27,6 +40,10 @@ export const launch: Command = {
     const pit = args.string("pit");
     const provider = args.string("provider");
     const out = args.string("out");
+    const format = args.string("format");
+    if (format !== undefined && !isImageFormat(format)) {
+      throw new UsageError(`Invalid --format ${format}: use ${IMAGE_FORMATS.join(", ")}`);
+    }
     const job = await io.client().post<Job>("/api/launches", {
       machineIds: args.positionals,
       mode,
@@ -34,6 +51,7 @@ export const launch: Command = {
       ...(provider === undefined ? {} : { provider }),
       // The console resolves paths from its own directory: send the operator's as absolute.
       ...(out === undefined ? {} : { outDir: resolve(out) }),
+      ...(format === undefined ? {} : { format }),
     });
     return finishJobCommand(io, job, args.boolean("wait"), args.boolean("json"));
   },

@@ -47,22 +47,60 @@ test("launch: resolves latest and an ISO time per machine into the job params", 
     });
     assert.equal(latest.status, 202);
     assert.equal(latest.body["kind"], "LAUNCH");
-    const params = latest.body["params"] as { pits: Record<string, number>; provider: string; mode: string };
+    const params = latest.body["params"] as {
+      pits: Record<string, number>;
+      provider: string;
+      mode: string;
+      format: string;
+    };
     assert.deepEqual(params.pits, { [web1.machineId]: 30, [web2.machineId]: 30 });
-    assert.deepEqual([params.provider, params.mode], ["export", "test"]);
+    assert.deepEqual([params.provider, params.mode, params.format], ["export", "test", "raw"]);
 
     const at = await tc.request("POST", "/api/launches", {
       machineIds: [web1.machineId],
       mode: "recovery",
       pit: "2026-03-01T10:00:25Z",
       outDir: "/tmp/out",
+      format: "vhd",
     });
     assert.equal(at.status, 202);
-    const atParams = at.body["params"] as { pits: Record<string, number>; outDir: string };
+    const atParams = at.body["params"] as { pits: Record<string, number>; outDir: string; format: string };
     assert.deepEqual(atParams.pits, { [web1.machineId]: 20 });
     assert.equal(atParams.outDir, "/tmp/out");
+    assert.equal(atParams.format, "vhd");
     const machines = at.body["machines"] as { pitSeq: number; pitTime: string }[];
     assert.deepEqual([machines[0]?.pitSeq, machines[0]?.pitTime], [20, "2026-03-01T10:00:20.000Z"]);
+  }));
+
+test("launch: snapshot:NAME picks each machine's named snapshot, and names what exists when one lacks it", () =>
+  withConsole(async (tc, web1, web2) => {
+    await tc.request("POST", `/api/machines/${web1.machineId}/snapshots`, {
+      name: "before upgrade",
+      seq: 10,
+    });
+    await tc.request("POST", `/api/machines/${web2.machineId}/snapshots`, {
+      name: "before upgrade",
+      seq: 20,
+    });
+    const named = await tc.request("POST", "/api/launches", {
+      machineIds: [web1.machineId, web2.machineId],
+      mode: "test",
+      pit: "snapshot:before upgrade",
+    });
+    assert.equal(named.status, 202);
+    assert.deepEqual((named.body["params"] as { pits: Record<string, number> }).pits, {
+      [web1.machineId]: 10,
+      [web2.machineId]: 20,
+    });
+    const before = await jobCount(tc);
+    const missing = await tc.request("POST", "/api/launches", {
+      machineIds: [web1.machineId],
+      mode: "test",
+      pit: "snapshot:month end",
+    });
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.error?.message ?? "", /no snapshot named "month end": it has "before upgrade"/);
+    assert.equal(await jobCount(tc), before);
   }));
 
 test("launch: every validation failure is a clear 4xx and creates no job", () =>
@@ -127,6 +165,11 @@ test("launch: every validation failure is a clear 4xx and creates no job", () =>
         body: { machineIds: [web1.machineId], mode: "drill" },
         status: 400,
         message: /\/mode must be one of test, recovery, cutover/,
+      },
+      {
+        body: { machineIds: [web1.machineId], mode: "test", format: "iso" },
+        status: 400,
+        message: /^Invalid request body: \/format must be one of raw, qcow2, vhd, vhd-dynamic, vmdk$/,
       },
     ];
     for (const c of cases) {

@@ -7,6 +7,7 @@
 import { UserError } from "../../common/errors.js";
 import type { Job, JobMachineResult, Project } from "../../common/model.js";
 import type { JobKind, Lifecycle, LaunchMode } from "../../common/states.js";
+import { DEFAULT_IMAGE_FORMAT } from "../../providers/image-format.js";
 import { defineRoute, type Route } from "../http/route.js";
 import type { MachineRecord } from "../state/state-store.js";
 import { audit, resolveMachine, resolveProject, type ApiContext } from "./api-context.js";
@@ -114,7 +115,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
       status: 202,
       body: LaunchBody,
       handle: async ({ body, actor }) => {
-        const at = parsePitRequest(body.pit);
+        const request = parsePitRequest(body.pit);
         const machines: MachineRecord[] = [];
         for (const id of body.machineIds) {
           const machine = await resolveMachine(ctx, id);
@@ -135,7 +136,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
         const pits: Record<string, number> = {};
         const results: JobMachineResult[] = [];
         for (const machine of machines) {
-          const pit = resolvePit(machine.name, await ctx.replicator.pits(machine.timelineId), at);
+          const pit = resolvePit(machine.name, await ctx.replicator.pits(machine.timelineId), request);
           pits[machine.id] = pit.seq;
           results.push({
             machineId: machine.id,
@@ -148,6 +149,7 @@ export function launchRoutes(ctx: ApiContext): Route[] {
           mode: body.mode,
           provider: body.provider ?? "export",
           ...(body.outDir === undefined ? {} : { outDir: body.outDir }),
+          format: body.format ?? DEFAULT_IMAGE_FORMAT,
           pit: body.pit ?? "latest",
           machineIds: machines.map((m) => m.id),
           pits,

@@ -8,6 +8,7 @@ import { Type, type TLiteral, type TUnion } from "@sinclair/typebox";
 import { IP_POLICIES } from "../../common/model.js";
 import { MAX_RETENTION_SECONDS, MAX_RETENTION_TIERS } from "../../store/retention/retention-policy.js";
 import { INITIATING_STEPS, LAUNCH_MODES, PROJECT_TYPES, REPLICATION_STATES } from "../../common/states.js";
+import { IMAGE_FORMATS } from "../../providers/image-format.js";
 
 function oneOf<T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> {
   return Type.Union(values.map((v) => Type.Literal(v)));
@@ -88,6 +89,8 @@ export const LaunchBody = Type.Object(
     pit: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     provider: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[a-z][a-z0-9-]*$" })),
     outDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    /** Image format of the export provider's disks (default raw). */
+    format: Type.Optional(oneOf(IMAGE_FORMATS)),
   },
   strict,
 );

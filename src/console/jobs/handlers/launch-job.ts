@@ -9,6 +9,7 @@
 import { UserError, errorMessage } from "../../../common/errors.js";
 import { DEFAULT_BLUEPRINT } from "../../../common/model.js";
 import type { LaunchMode } from "../../../common/states.js";
+import { DEFAULT_IMAGE_FORMAT, isImageFormat, type ImageFormat } from "../../../providers/image-format.js";
 import type { Provider } from "../../../providers/provider.js";
 import type { JobContext } from "../job-handlers.js";
 import { launchLifecycle } from "../launch-lifecycle.js";
@@ -17,18 +18,23 @@ export interface LaunchParams {
   readonly mode: LaunchMode;
   readonly provider: string;
   readonly outDir: string;
+  readonly format: ImageFormat;
   readonly pits: Readonly<Record<string, number>>;
 }
 
 export function launchParams(params: Readonly<Record<string, unknown>>, defaultOutDir: string): LaunchParams {
-  const { mode, provider, outDir, pits } = params;
+  const { mode, provider, outDir, format, pits } = params;
   if (mode !== "test" && mode !== "recovery" && mode !== "cutover")
     throw new Error(`Launch job has bad mode ${String(mode)}`);
+  // Jobs recorded before formats existed carry none: they were raw.
+  if (format !== undefined && !isImageFormat(format))
+    throw new Error(`Launch job has bad format ${JSON.stringify(format)}`);
   if (typeof pits !== "object" || pits === null) throw new Error("Launch job has no resolved PITs");
   return {
     mode,
     provider: typeof provider === "string" ? provider : "export",
     outDir: typeof outDir === "string" ? outDir : defaultOutDir,
+    format: format ?? DEFAULT_IMAGE_FORMAT,
     pits: pits as Record<string, number>,
   };
 }
@@ -96,6 +102,7 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           seq,
           blueprint: (await ctx.state.getBlueprint(machineId)) ?? DEFAULT_BLUEPRINT,
           outDir: p.outDir,
+          format: p.format,
           signal: ctx.signal,
         });
         const readyAt = new Date().toISOString();
