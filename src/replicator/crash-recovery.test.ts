@@ -10,6 +10,8 @@ import type { ClientConfig } from "../cli/client/client-config.js";
 import type { Machine } from "../common/model.js";
 import { waitFor } from "../common/wait-for.js";
 import { startLifeboat, stop, tail, type Proc } from "../demo/processes.js";
+import { KeyRing } from "../store/codec/key-ring.js";
+import { LocalMasterKeyWrapper } from "../store/codec/local-master-key-wrapper.js";
 import { LayeredStore } from "../store/layered/layered-store.js";
 import { open } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
@@ -207,7 +209,10 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
 
     // Every PIT holds only contents the source had, chunk by chunk; the newest is the source as it is now.
     const m = resumed;
-    const store = await LayeredStore.open(join(data, "store"));
+    // The site encrypts its staging data: open the store with the site's key ring, as `lifeboat up` does.
+    const masterKey = await LocalMasterKeyWrapper.open(LocalMasterKeyWrapper.defaultPath(data));
+    const keyRing = await KeyRing.open(join(data, "keys"), masterKey);
+    const store = await LayeredStore.open(join(data, "store"), { keyRing });
     try {
       const t = store.timeline(m.timelineId);
       const pits = t.pits();
