@@ -49,7 +49,7 @@ export interface TrackerDiskProgress {
   readonly replicatedBytes: number;
   /** Bytes submitted, not yet acknowledged. */
   readonly backlogBytes: number;
-  /** Bytes read by a compare (rescan) so far. */
+  /** Bytes read by the current (or last) rescan: a compare, or a catch-up pass. */
   readonly rescannedBytes: number;
 }
 
@@ -59,7 +59,13 @@ export interface TrackerProgress {
   readonly durableAsOf: number | null;
   /** Since when every pass has seen the disks change while reading them (no new PIT); null if the last pass was still. */
   readonly changingSince: number | null;
-  readonly phase: "idle" | "compare" | "initial" | "continuous";
+  /**
+   * idle: not prepared; compare: hash lists with the standby; initial: first full copy;
+   * rescan: re-reading the disks after a reconnect or restart to find what changed while
+   * the link was down (what a spool would otherwise hold); drain: what that found is
+   * submitted, not yet all acknowledged; continuous: caught up.
+   */
+  readonly phase: "idle" | "compare" | "initial" | "rescan" | "drain" | "continuous";
 }
 
 export interface ChangeTracker {

@@ -41,13 +41,13 @@ export const agent: Command = {
     },
     "spool-limit-mib": {
       type: "string",
-      description: "Bound of the on-disk spool in MiB (default 256)",
+      description: "Bound of the on-disk spool in MiB (default 1024)",
       placeholder: "N",
     },
   },
   async run(args, io) {
     const disks = args.strings("disk");
-    const spool = Number(args.string("spool-limit-mib") ?? "256");
+    const spool = Number(args.string("spool-limit-mib") ?? "1024");
     if (!Number.isInteger(spool) || spool < 8)
       throw new UsageError("--spool-limit-mib must be a whole number >= 8");
     const a = await Agent.start({
