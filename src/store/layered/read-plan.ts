@@ -187,8 +187,12 @@ async function readRun(file: FileRef, slots: readonly Slot[], out: Buffer): Prom
   const first = slots[0]!;
   const lastSlot = slots[slots.length - 1]!;
   const length = lastSlot.offset + lastSlot.length - first.offset;
+  // Only long runs take a pooled buffer: a 4 MiB buffer for each small run in flight would
+  // cost more memory than the allocation it saves.
   const pooled =
-    length <= MAX_RUN_BYTES ? (RUN_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(MAX_RUN_BYTES)) : undefined;
+    length >= MIN_POOLED_RUN && length <= MAX_RUN_BYTES
+      ? (RUN_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(MAX_RUN_BYTES))
+      : undefined;
   const buf = pooled === undefined ? Buffer.allocUnsafe(length) : pooled.subarray(0, length);
   try {
     await file.reader.read(buf, first.offset);
@@ -203,7 +207,8 @@ async function readRun(file: FileRef, slots: readonly Slot[], out: Buffer): Prom
  * (a third of a PIT read's time when measured). At most MAX_POOLED_RUNS are kept.
  */
 const RUN_BUFFERS: Buffer[] = [];
-const MAX_POOLED_RUNS = 16;
+const MAX_POOLED_RUNS = 8;
+const MIN_POOLED_RUN = 1024 * 1024;
 
 /** Opens each frame of a run (synchronously: transient plain bytes are copied out at once). */
 function openRun(file: FileRef, slots: readonly Slot[], buf: Buffer, out: Buffer): void {
