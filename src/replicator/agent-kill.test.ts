@@ -10,7 +10,7 @@ import {
   makeImage,
   removeDir,
   sha256File,
-  sha256OfPit,
+  newestPitEquals,
   startSite,
 } from "../testing/site-fixture.js";
 
@@ -93,15 +93,7 @@ test("kill -9 of the agent in the middle of its initial sync: the restart resume
 
     const expected = await sha256File(disk);
     const m: Machine = done;
-    await waitFor(
-      "the newest PIT to equal the source",
-      async () => {
-        const last = (await fx.site.replicator.pits(m.timelineId)).at(-1);
-        return last !== undefined && (await sha256OfPit(fx.site, m.timelineId, 0, last.seq)) === expected;
-      },
-      15_000,
-      250,
-    );
+    await newestPitEquals(fx.site, m.timelineId, expected, 15_000);
     for (const p of procs) await stop(p);
   } catch (err) {
     for (const p of procs) await stop(p, "SIGKILL");

@@ -13,7 +13,7 @@ import {
   makeImage,
   removeDir,
   sha256File,
-  sha256OfPit,
+  newestPitEquals,
   startSite,
 } from "../testing/site-fixture.js";
 
@@ -104,15 +104,7 @@ test("Agent reports lag as the seconds since the newest source state durable at 
     const expected = await sha256File(disk);
     const m = await machineNamed(fx.api, "lagging");
     assert.ok(m);
-    await waitFor(
-      "the newest PIT to equal the source",
-      async () => {
-        const last = (await fx.site.replicator.pits(m.timelineId)).at(-1);
-        return last !== undefined && (await sha256OfPit(fx.site, m.timelineId, 0, last.seq)) === expected;
-      },
-      10_000,
-      250,
-    );
+    await newestPitEquals(fx.site, m.timelineId, expected, 10_000);
   } finally {
     if (sampler) clearInterval(sampler);
     await agent?.stop();

@@ -15,7 +15,7 @@ import {
   makeImage,
   removeDir,
   sha256File,
-  sha256OfPit,
+  newestPitEquals,
   startSite,
 } from "../testing/site-fixture.js";
 
@@ -110,15 +110,7 @@ test("Replication link through 50 random drops, stalls and slow-downs: states DI
     const expected = await sha256File(disk);
     const m = await machineNamed(fx.api, "faulty");
     assert.ok(m);
-    await waitFor(
-      "the newest PIT to equal the source",
-      async () => {
-        const last = (await fx.site.replicator.pits(m.timelineId)).at(-1);
-        return last !== undefined && (await sha256OfPit(fx.site, m.timelineId, 0, last.seq)) === expected;
-      },
-      15_000,
-      300,
-    );
+    await newestPitEquals(fx.site, m.timelineId, expected, 15_000);
 
     assert.equal(kinds("drop") + kinds("stall") + kinds("slow"), 50);
     // Drops that hit an agent already disconnected, or refused its reconnects, make no new connection.
@@ -212,15 +204,7 @@ test("A path that stalls without closing: the agent reports STALLED, drops the c
     await waitFor("CONTINUOUS again", () => Promise.resolve(a.status().state === "CONTINUOUS"), 30_000, 50);
     const m = await machineNamed(fx.api, "stuck");
     assert.ok(m);
-    await waitFor(
-      "the newest PIT to equal the source",
-      async () => {
-        const last = (await fx.site.replicator.pits(m.timelineId)).at(-1);
-        return last !== undefined && (await sha256OfPit(fx.site, m.timelineId, 0, last.seq)) === expected;
-      },
-      15_000,
-      250,
-    );
+    await newestPitEquals(fx.site, m.timelineId, expected, 15_000);
     t.diagnostic(logs.filter((l) => l.includes("interrupted")).join("; "));
   } finally {
     await agent?.stop();
