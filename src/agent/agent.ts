@@ -4,7 +4,9 @@
  * replicator). Then: connect to the replicator, align the tracker with the standby
  * (continue, all-zero, or compare hashes), replicate, and report state, progress and lag to
  * the console every couple of seconds. Reconnects with backoff; a restart resumes from its
- * state directory without a full resync.
+ * state directory without a full resync. When the replicator cannot store (its disk is
+ * full) the agent reports STALLED with the replicator's reason, keeps its spool and retries
+ * with a growing backoff until a batch is acknowledged again.
  */
 import { cpus, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,7 +21,9 @@ import { loadIdentity, newKeyPair, saveIdentity, type AgentIdentity } from "./ag
 import { fetchPinnedCa } from "../common/fetch-pinned-ca.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import { diskSize } from "./disk-size.js";
+import { RateMeter } from "./rate-meter.js";
 import { ReplicationLink } from "./replication-link.js";
+import { etaSeconds, replicationState } from "./replication-state.js";
 import type { ChangeTracker, TrackerDiskProgress } from "./trackers/change-tracker.js";
 import { openTracker, type TrackerOptions } from "./trackers/registry.js";
 
@@ -29,8 +33,20 @@ export interface AgentOptions {
   readonly name?: string;
   readonly stateDir: string;
   readonly scanIntervalMs?: number;
+  /** Bound of the on-disk spool of unacknowledged batches; default DEFAULT_SPOOL_LIMIT_BYTES. */
   readonly spoolLimitBytes?: number;
   readonly statusIntervalMs?: number;
+  /**
+   * Dial this address instead of the replicator's that the console gave (a NAT or a proxy
+   * in between); the replicator's certificate is still checked against the console's name.
+   */
+  readonly replicatorAddress?: { readonly host: string; readonly port: number };
+  /** Reconnect backoff: the first wait and the most it grows to; default 500 ms and 10 s. */
+  readonly retry?: { readonly minMs: number; readonly maxMs: number };
+  /** Report STALLED after this long without an ACK while data is in flight; default 15 s. */
+  readonly stallReportMs?: number;
+  /** Drop and remake a connection that makes no progress for this long; default 60 s. */
+  readonly ackTimeoutMs?: number;
   readonly log?: Logger;
   /** Change tracker (`trackers/registry.ts`), default scan. */
   readonly tracker?: string;
@@ -39,6 +55,8 @@ export interface AgentOptions {
   /** Hears where each disk is served, once the tracker runs (intercept: NBD URIs). */
   readonly onExports?: (exports: readonly { diskId: string; path: string; uri: string }[]) => void;
 }
+
+export const DEFAULT_SPOOL_LIMIT_BYTES = 1024 * 1024 * 1024;
 
 export interface AgentStatus {
   readonly state: ReplicationState;
@@ -57,7 +75,11 @@ export class Agent {
   private readonly abort = new AbortController();
   private reason: string | undefined;
   private paused = false;
+  /** Why the standby stores nothing (its ERROR STORAGE), until the next ACK. */
+  private stalled: string | undefined;
+  private backoffMs: number;
   private startedSyncAt = 0;
+  private readonly readRate = new RateMeter();
   private readonly console: ApiClient;
 
   private constructor(
@@ -65,6 +87,7 @@ export class Agent {
     private readonly opts: AgentOptions,
     private readonly log: Logger,
   ) {
+    this.backoffMs = opts.retry?.minMs ?? 500;
     this.console = new ApiClient({
       consoleUrl: identity.consoleUrl,
       caPem: identity.caPem,
@@ -109,36 +132,44 @@ export class Agent {
       return uri === undefined ? [] : [{ diskId: d.id, path: d.path, uri }];
     });
     if (exports.length > 0) opts.onExports?.(exports);
+    const dial = opts.replicatorAddress ?? identity.replicator;
     this.link = new ReplicationLink({
-      host: identity.replicator.host,
-      port: identity.replicator.port,
+      host: dial.host,
+      port: dial.port,
+      servername: identity.replicator.host,
+      ...(opts.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: opts.ackTimeoutMs }),
       tls: identity,
       machineId: identity.machineId,
       role: "source",
       disks: identity.disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })),
       spoolDir: join(opts.stateDir, "spool"),
-      spoolLimitBytes: opts.spoolLimitBytes ?? 256 * 1024 * 1024,
-      spoolDurable: this.tracker.durableSpool ?? false,
+      spoolLimitBytes: opts.spoolLimitBytes ?? DEFAULT_SPOOL_LIMIT_BYTES,
+      durableSpool: this.tracker.durableSpool ?? false,
     });
     const tracker = this.tracker;
+    const minBackoff = opts.retry?.minMs ?? 500;
+    const maxBackoff = opts.retry?.maxMs ?? 10_000;
     this.link.onRestoredAck = (batch, timelineId) => tracker.absorb(batch, timelineId);
+    this.link.onAck = () => {
+      if (this.stalled !== undefined) this.log("The replicator stores data again");
+      this.stalled = undefined;
+      this.backoffMs = minBackoff;
+    };
     this.link.log = this.log;
     // Learn the project's settings (bandwidth limit) before the first byte goes out.
     await this.reportLogged();
     const reporter = this.reportLoop(signal);
-    let backoff = 500;
     while (!signal.aborted) {
       const run = new AbortController();
       const stopRun = (): void => run.abort();
       signal.addEventListener("abort", stopRun, { once: true });
       try {
         const welcome = await this.link.connect(signal);
-        this.log(
-          `Connected to replicator ${identity.replicator.host}:${identity.replicator.port}, timeline ${welcome.timelineId}`,
-        );
+        this.log(`Connected to replicator ${dial.host}:${dial.port}, timeline ${welcome.timelineId}`);
         this.reason = undefined;
         this.paused = false;
-        backoff = 500;
+        // A refusal to store is over only when a batch is acknowledged, not at the next WELCOME.
+        if (this.stalled === undefined) this.backoffMs = minBackoff;
         if (this.startedSyncAt === 0) this.startedSyncAt = Date.now();
         const closed = this.link.closed().then((err) => {
           run.abort();
@@ -154,51 +185,76 @@ export class Agent {
       } catch (err) {
         if (signal.aborted) break;
         this.reason = errorMessage(err);
-        if (err instanceof PeerError && err.code === "STATE") this.paused = true;
-        this.log(`Replication interrupted: ${this.reason}; retrying in ${Math.round(backoff / 1000)} s`);
+        if (err instanceof PeerError && err.code === "STATE") {
+          this.paused = true;
+          this.stalled = undefined;
+        }
+        if (err instanceof PeerError && err.code === "STORAGE") this.stalled = err.message;
+        this.log(
+          `Replication interrupted: ${this.reason}; retrying in ${(this.backoffMs / 1000).toFixed(1)} s`,
+        );
       } finally {
         run.abort();
         signal.removeEventListener("abort", stopRun);
         this.link.disconnect("restarting the connection");
       }
-      await sleep(backoff + Math.random() * 250, undefined, { signal }).catch(() => undefined);
-      backoff = Math.min(backoff * 2, 10_000);
+      await sleep(this.backoffMs * (1 + Math.random() / 4), undefined, { signal }).catch(() => undefined);
+      this.backoffMs = Math.min(this.backoffMs * 2, maxBackoff);
     }
     await reporter;
   }
 
   status(): AgentStatus {
+    const now = Date.now();
     const link = this.link;
     const p = this.tracker?.progress();
-    const connected = link?.connected ?? false;
     const sum = (f: (d: TrackerDiskProgress) => number): number =>
       (p?.disks ?? []).reduce((s, d) => s + f(d), 0);
     const totalBytes = sum((d) => d.totalBytes);
-    let state: ReplicationState;
-    if (!connected)
-      state = this.paused ? "PAUSED" : this.tracker && link?.timelineId ? "DISCONNECTED" : "INITIATING";
-    else if (!p || p.phase === "idle") state = "INITIATING";
-    else if (p.phase === "compare") state = "RESCAN";
-    else if (p.phase === "initial") state = "INITIAL_SYNC";
-    else if (p.phase === "backlog" || sum((d) => d.backlogBytes) > 64 * 1024 * 1024) state = "BACKLOG";
-    else state = "CONTINUOUS";
+    const waited = link?.waitingForAckMs(now) ?? 0;
+    const stalled =
+      this.stalled ??
+      (waited > (this.opts.stallReportMs ?? 15_000)
+        ? `No acknowledgement from the replicator for ${Math.round(waited / 1000)} s with data in flight`
+        : undefined);
+    const unackedBytes = link?.unackedBytes ?? 0;
+    // What reaches the standby per second lately; before any ACK, the bandwidth limit if set.
+    const rate = link ? link.ackRate.rate(now) || link.limiter.limit : 0;
+    const drainSeconds = unackedBytes === 0 ? 0 : rate > 0 ? unackedBytes / rate : null;
+    const state = replicationState({
+      connected: link?.connected ?? false,
+      everConnected: (link?.timelineId ?? "") !== "",
+      paused: this.paused,
+      stalled,
+      phase: p?.phase,
+      unackedBytes,
+      drainSeconds,
+      resending: link?.resending ?? false,
+    });
     const progressPercent =
       totalBytes > 0 ? Math.min(100, (100 * sum((d) => d.replicatedBytes)) / totalBytes) : 0;
-    const elapsed = (Date.now() - this.startedSyncAt) / 1000;
-    const etaSeconds =
-      state === "INITIAL_SYNC" && progressPercent > 1
-        ? (elapsed * (100 - progressPercent)) / progressPercent
-        : null;
+    const rescanned = sum((d) => d.rescannedBytes);
+    this.readRate.record(rescanned, now);
+    const eta = etaSeconds({
+      state,
+      syncedFraction: progressPercent / 100,
+      syncSeconds: (now - this.startedSyncAt) / 1000,
+      toRead: Math.max(0, totalBytes - rescanned),
+      readRate: this.readRate.rate(now),
+      drainSeconds,
+    });
     const busy =
-      p?.changingSince != null && Date.now() - p.changingSince > 10_000
+      p?.changingSince != null && now - p.changingSince > 10_000
         ? `Disks change during every scan pass since ${new Date(p.changingSince).toISOString()}: no new PIT until a pass sees them still`
         : undefined;
-    const reason = this.reason && state !== "CONTINUOUS" ? this.reason : (busy ?? p?.note);
+    const reason =
+      state === "STALLED" ? stalled : this.reason && state !== "CONTINUOUS" ? this.reason : (busy ?? p?.note);
     return {
       state,
       progressPercent: Math.round(progressPercent * 10) / 10,
-      lagSeconds: p?.durableAsOf ? Math.max(0, (Date.now() - p.durableAsOf) / 1000) : null,
-      etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds),
+      // The standby holds every write made before durableAsOf (the start of the newest pass it has all of).
+      lagSeconds: p?.durableAsOf ? Math.max(0, (now - p.durableAsOf) / 1000) : null,
+      etaSeconds: eta === null ? null : Math.round(eta),
       ...(reason ? { reason } : {}),
       disks: this.identity.disks.map((d, i) => ({
         id: d.id,
@@ -211,6 +267,11 @@ export class Agent {
       bytesSent: link?.bytesSent ?? 0,
       ...(this.tracker ? { tracker: this.tracker.name } : {}),
     };
+  }
+
+  /** The newest batch the replicator acknowledged as durable (0 before any). */
+  get ackedTag(): number {
+    return this.link?.ackedTag ?? 0;
   }
 
   /** Reports every statusIntervalMs (the first report is made before connecting), and once at the end. */

@@ -23,6 +23,10 @@ export interface DialOptions {
   readonly machineId: string;
   readonly role: Role;
   readonly disks: readonly { readonly id: string; readonly sizeBytes: number }[];
+  /** The name the replicator's certificate must carry when `host` is not it (a NAT or proxy address). */
+  readonly servername?: string;
+  /** Give up when the handshake and WELCOME take longer than this; default 30 s. */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface Dialed {
@@ -34,16 +38,39 @@ export interface Dialed {
 /** Rejects with PeerError when the replicator refuses (AUTH, STATE), or a network error. */
 export async function dialReplicator(opts: DialOptions, signal: AbortSignal): Promise<Dialed> {
   signal.throwIfAborted();
+  const timeoutMs = opts.connectTimeoutMs ?? 30_000;
+  const servername = opts.servername ?? opts.host;
+  const s = connect({
+    host: opts.host,
+    port: opts.port,
+    ca: opts.tls.caPem,
+    cert: opts.tls.certPem,
+    key: opts.tls.keyPem,
+    servername: servername === "127.0.0.1" ? "localhost" : servername,
+    ...TLS_POLICY,
+  });
+  // A path that stalls (no RST, no answer) would otherwise hold the dial forever.
+  const timer = setTimeout(
+    () =>
+      s.destroy(
+        new Error(
+          `No WELCOME from replicator ${opts.host}:${opts.port} within ${Math.round(timeoutMs / 1000)} s`,
+        ),
+      ),
+    timeoutMs,
+  );
+  const onAbort = (): void => void s.destroy(new Error("aborted"));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await welcomed(s, opts);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function welcomed(s: TLSSocket, opts: DialOptions): Promise<Dialed> {
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
-    const s = connect({
-      host: opts.host,
-      port: opts.port,
-      ca: opts.tls.caPem,
-      cert: opts.tls.certPem,
-      key: opts.tls.keyPem,
-      servername: opts.host === "127.0.0.1" ? "localhost" : opts.host,
-      ...TLS_POLICY,
-    });
     const fail = (err: Error): void => {
       s.destroy();
       reject(err);
@@ -53,7 +80,6 @@ export async function dialReplicator(opts: DialOptions, signal: AbortSignal): Pr
       resolve(s);
     });
     s.once("error", fail);
-    signal.addEventListener("abort", () => fail(new Error("aborted")), { once: true });
   });
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 10_000);

@@ -1,8 +1,10 @@
 /**
  * A token bucket for the replication link's bandwidth limit (the project's
- * bandwidthLimitMbps). `take(n)` waits until n bytes may go; the bucket holds at most one
- * second of tokens, so a pause is not followed by a burst above the limit for long. A
- * limit of 0 means unlimited. The clock and sleep are injectable for tests.
+ * bandwidthLimitMbps). `take(n)` waits until n bytes may go (the link takes 64 KiB slices
+ * of each frame); the bucket holds a tenth of a second of tokens (at least one slice), so a
+ * pause is followed by no burst worth speaking of and the rate holds within a few percent
+ * over any few seconds. A limit of 0 means unlimited. The clock and sleep are injectable
+ * for tests.
  */
 import { setTimeout as sleepFor } from "node:timers/promises";
 
@@ -15,6 +17,11 @@ const realClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) => sleepFor(ms, undefined, signal ? { signal } : {}),
 };
+
+/** Seconds of tokens the bucket holds. */
+const BURST_SECONDS = 0.1;
+/** The bucket holds at least this much, so that one paced slice never waits on capacity. */
+const MIN_BURST_BYTES = 64 * 1024;
 
 export class RateLimiter {
   private bytesPerSecond = 0;
@@ -29,7 +36,11 @@ export class RateLimiter {
   setLimit(bytesPerSecond: number): void {
     if (bytesPerSecond === this.bytesPerSecond) return;
     this.bytesPerSecond = Math.max(0, bytesPerSecond);
-    this.tokens = Math.min(this.tokens, this.bytesPerSecond);
+    this.tokens = Math.min(this.tokens, this.capacity());
+  }
+
+  private capacity(): number {
+    return Math.max(MIN_BURST_BYTES, this.bytesPerSecond * BURST_SECONDS);
   }
 
   get limit(): number {
@@ -49,10 +60,7 @@ export class RateLimiter {
 
   private refill(): void {
     const now = this.clock.now();
-    this.tokens = Math.min(
-      this.bytesPerSecond,
-      this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond,
-    );
+    this.tokens = Math.min(this.capacity(), this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
     this.last = now;
   }
 }

@@ -3,7 +3,10 @@
  * connection at a time to the replicator, HELLO/WELCOME, re-sending the spool after every
  * (re)connect, a window of unacknowledged bytes, and ACKs that release spooled batches in
  * order. It is the ReplicationSink the tracker writes to; while disconnected, batches
- * still go into the spool (bounded) and are sent after the next connect.
+ * still go into the spool (bounded) and are sent after the next connect. A connection that
+ * makes no progress (no ACK, no batch written to the socket) for `ackTimeoutMs` while
+ * batches are in flight is dropped and made again: a stalled path never fails by itself,
+ * since TCP keeps it open.
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -21,14 +24,23 @@ import {
 import type { ReplicationSink, SubmittedBatch } from "./trackers/change-tracker.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { dialReplicator, type DialOptions } from "./dial-replicator.js";
+import { RateMeter } from "./rate-meter.js";
 import { Spool } from "./spool.js";
 
 export interface ReplicationLinkOptions extends DialOptions {
   readonly spoolDir: string;
   readonly spoolLimitBytes: number;
-  /** fsync each spooled batch before `submit` resolves (the tracker's `durableSpool`). */
-  readonly spoolDurable?: boolean;
+  /**
+   * The tracker cannot find unacknowledged writes again (intercept): spool files are
+   * fsync'd and re-sent after a restart. Default false (scan): after a restart they are
+   * dropped, and the tracker's next pass sends those chunks as they are now.
+   */
+  readonly durableSpool?: boolean;
+  /** Drop a connection that acknowledges nothing for this long with batches in flight; default 60 s. */
+  readonly ackTimeoutMs?: number;
 }
+
+export const DEFAULT_ACK_TIMEOUT_MS = 60_000;
 
 interface Deferred {
   resolve(): void;
@@ -49,6 +61,19 @@ export class ReplicationLink implements ReplicationSink {
   private lastError: Error | null = null;
   /** Bytes put on the wire, all connections together. */
   bytesSent = 0;
+  /** Wire bytes of the batches acknowledged, all connections together. */
+  ackedBytes = 0;
+  /** The newest acknowledged tag. */
+  ackedTag = 0;
+  /** Recent acknowledged bytes per second: what really reaches the standby. */
+  readonly ackRate = new RateMeter(10_000);
+  /** Called on every ACK (after the spool let go of what it acknowledges). */
+  onAck: ((tag: number) => void) | null = null;
+  /** The newest tag spooled before the current connection: re-sending until it is acknowledged. */
+  private resendUpTo = 0;
+  /** The last sign of progress with batches in flight: an ACK, or a batch written to the socket. */
+  private waitingSince = 0;
+  private ackTimer: NodeJS.Timeout | null = null;
   /**
    * Called for an acknowledged batch that no live `submit` is waiting for: one restored
    * from the spool after a restart. The tracker records it as replicated.
@@ -64,6 +89,21 @@ export class ReplicationLink implements ReplicationSink {
     return this.conn !== null && !this.conn.closed;
   }
 
+  /** Bytes spooled or in flight and not yet acknowledged. */
+  get unackedBytes(): number {
+    return this.spool?.usedBytes ?? 0;
+  }
+
+  /** Batches spooled before this connection are still being re-sent. */
+  get resending(): boolean {
+    return this.connected && this.ackedTag < this.resendUpTo;
+  }
+
+  /** Milliseconds the link has waited for an ACK with batches in flight (0 when none are in flight). */
+  waitingForAckMs(now = Date.now()): number {
+    return this.connected && this.inflight.length > 0 ? now - this.waitingSince : 0;
+  }
+
   /** Connects, says HELLO, resumes the spool. Rejects on refusal (PeerError) or network error. */
   async connect(signal: AbortSignal): Promise<Welcome> {
     const { socket: conn, frames, welcome } = await dialReplicator(this.opts, signal);
@@ -72,8 +112,27 @@ export class ReplicationLink implements ReplicationSink {
     this.windowBytes = Math.max(CHUNK_SIZE, welcome.windowBytes);
     await this.resume(welcome);
     void this.readLoop(conn, frames);
+    this.watchAcks(conn);
     this.pump();
     return welcome;
+  }
+
+  /** Drops `conn` when batches wait longer than the ACK timeout. */
+  private watchAcks(conn: FrameSocket): void {
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    const timeout = this.opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.ackTimer = setInterval(
+      () => {
+        if (this.conn !== conn) return;
+        const waited = this.waitingForAckMs();
+        if (waited > timeout)
+          this.disconnect(
+            `No acknowledgement from the replicator for ${Math.round(waited / 1000)} s with ${this.inflight.length} batches in flight`,
+          );
+      },
+      Math.min(1000, Math.max(50, timeout / 4)),
+    );
+    this.ackTimer.unref();
   }
 
   /** Resolves with the error when the current connection ends. */
@@ -91,6 +150,7 @@ export class ReplicationLink implements ReplicationSink {
   }
 
   private async resume(welcome: Welcome): Promise<void> {
+    let restored = false;
     if (this.spool === null || this.timelineId !== welcome.timelineId) {
       // A new timeline (first connect, or return to normal): batches for another timeline no longer apply.
       for (const w of this.waiters.values()) w.reject(new Error(`Timeline changed to ${welcome.timelineId}`));
@@ -102,14 +162,25 @@ export class ReplicationLink implements ReplicationSink {
       this.spool = await Spool.open(
         join(this.opts.spoolDir, welcome.timelineId),
         this.opts.spoolLimitBytes,
-        this.opts.spoolDurable ?? false,
+        this.opts.durableSpool ?? false,
       );
       this.timelineId = welcome.timelineId;
+      restored = true;
     }
     const acked = welcome.lastTag ?? 0;
     this.nextTag = Math.max(this.nextTag, acked + 1, this.spool.maxTag() + 1);
+    this.ackedTag = Math.max(this.ackedTag, acked);
     this.release(acked);
+    if (restored && !(this.opts.durableSpool ?? false)) {
+      // Left by an earlier process: what it never had acknowledged, the tracker finds again.
+      const dropped = await this.spool.dropUnacknowledged();
+      if (dropped > 0)
+        this.log?.(
+          `Dropped ${dropped} spooled batches after tag ${acked}: the next scan sends what they held`,
+        );
+    }
     this.queue = this.spool.list();
+    this.resendUpTo = this.queue.at(-1)?.tag ?? 0;
     if (this.queue.length > 0)
       this.log?.(`Resuming after tag ${acked}: re-sending ${this.queue.length} spooled batches`);
     this.inflight = [];
@@ -137,9 +208,15 @@ export class ReplicationLink implements ReplicationSink {
       for await (const frame of frames) {
         if (frame.type === FrameType.ACK) {
           while (this.inflight.length > 0 && this.inflight[0]!.tag <= frame.body.tag) {
-            this.inflightBytes -= this.inflight.shift()!.bytes;
+            const done = this.inflight.shift()!;
+            this.inflightBytes -= done.bytes;
+            this.ackedBytes += done.bytes;
           }
+          this.ackRate.record(this.ackedBytes);
+          this.ackedTag = Math.max(this.ackedTag, frame.body.tag);
+          this.waitingSince = Date.now();
           this.release(frame.body.tag);
+          this.onAck?.(frame.body.tag);
           this.pump();
         } else if (frame.type === FrameType.HASH_DIFF) {
           const w = this.compareWaiters.shift();
@@ -159,6 +236,8 @@ export class ReplicationLink implements ReplicationSink {
 
   private onClosed(err: Error): void {
     this.conn = null;
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    this.ackTimer = null;
     this.lastError = err;
     for (const w of this.compareWaiters) w.reject(err);
     this.compareWaiters = [];
@@ -183,11 +262,24 @@ export class ReplicationLink implements ReplicationSink {
           if (this.inflightBytes >= this.windowBytes && this.inflight.length > 0) break;
           const batch = this.queue.shift()!;
           const bytes = batchWireBytes(batch);
+          if (this.inflight.length === 0) {
+            this.waitingSince = Date.now();
+            // Idle until now: the rate counts from here, not from the last ACK before the pause.
+            this.ackRate.restart(this.ackedBytes);
+          }
           this.inflight.push({ tag: batch.tag, bytes });
           this.inflightBytes += bytes;
-          await this.limiter.take(bytes);
-          this.bytesSent += bytes;
-          await conn.send({ type: FrameType.BATCH, body: batch });
+          // The frame goes out in slices, each when the bandwidth limit allows and the socket
+          // has taken the one before: the limit holds at a fine grain, and bytesSent follows
+          // what leaves rather than jumping a whole batch at a time.
+          const pace = async (n: number): Promise<void> => {
+            await this.limiter.take(n);
+            this.bytesSent += n;
+            // Waiting on our own bandwidth limit is not waiting on the replicator.
+            this.waitingSince = Date.now();
+          };
+          await conn.send({ type: FrameType.BATCH, body: batch }, pace);
+          this.waitingSince = Date.now();
         }
       } catch (err) {
         this.disconnect(err instanceof Error ? err.message : String(err));

@@ -72,3 +72,21 @@ test("Spool.add() waits while the spool is full and goes on after a release", as
     await assert.rejects(third);
   });
 });
+
+test("Spool.dropUnacknowledged() deletes the batches never acknowledged and keeps the acknowledged files", async () => {
+  await withTempDir(async (dir) => {
+    const spool = await Spool.open(dir, 1024 * 1024);
+    for (const t of [1, 2, 3, 4]) await spool.add(batch(t));
+    spool.release(2);
+    assert.equal(await spool.dropUnacknowledged(), 2);
+    assert.deepEqual(spool.list(), []);
+    assert.equal(spool.usedBytes, 0);
+    assert.equal((await readdir(dir)).length, 2, "acknowledged files stay until prune");
+    assert.equal(spool.maxTag(), 2);
+    const reopened = await Spool.open(dir, 1024 * 1024);
+    assert.deepEqual(
+      reopened.list().map((b) => b.tag),
+      [1, 2],
+    );
+  });
+});

@@ -10,8 +10,10 @@
  * stops reading the disk rather than grow memory or disk use.
  *
  * The scan tracker can always re-read a chunk from the disk, so spool files are not fsync'd
- * per batch; a writer that acknowledges writes to its own caller (the intercept tracker)
- * passes `durable: true`.
+ * per batch, and after a restart the batches that were never acknowledged are dropped
+ * (`dropUnacknowledged`) rather than sent again: the tracker's next pass finds those chunks
+ * as they are now, and sends each once. A writer that acknowledges writes to its own caller
+ * (the intercept tracker) passes `durable: true` and re-sends them instead.
  */
 import { mkdir, open, readdir, readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -116,6 +118,20 @@ export class Spool {
       this.acked.delete(t);
       await rm(this.pathOf(t), { force: true });
     }
+  }
+
+  /** Deletes every batch not yet acknowledged; returns how many there were. */
+  async dropUnacknowledged(): Promise<number> {
+    const pending = this.list();
+    for (const b of pending) {
+      this.entries.delete(b.tag);
+      this.used -= sizeOf(b);
+      await rm(this.pathOf(b.tag), { force: true });
+    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+    return pending.length;
   }
 
   /** Empties the spool (the timeline changed: its batches no longer apply). */

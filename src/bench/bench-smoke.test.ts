@@ -24,6 +24,8 @@ const STORE_FIGURES = [
   "pits.writeThroughput",
   "pits.cutP50",
   "pits.cutP99",
+  "pits.compactSeconds",
+  "pits.compactWrites",
   "pits.writeAmplification",
   "pits.peakRss",
   "pitRead.throughput",

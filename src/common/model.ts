@@ -109,6 +109,11 @@ export interface Machine {
 export const IP_POLICIES = ["copy-source", "new-from-subnet", "fixed"] as const;
 export type IpPolicy = (typeof IP_POLICIES)[number];
 
+export const DISK_BUSES = ["virtio", "ide", "scsi"] as const;
+export type DiskBus = (typeof DISK_BUSES)[number];
+export const BOOT_MODES = ["bios", "uefi"] as const;
+export type BootMode = (typeof BOOT_MODES)[number];
+
 export interface Blueprint {
   /** "copy-of-source" or a catalog instance type name. */
   readonly instanceType: string;
@@ -120,6 +125,12 @@ export interface Blueprint {
   readonly fixedIp: string | null;
   readonly securityGroups: readonly string[];
   readonly tags: Readonly<Record<string, string>>;
+  /** The launched machine's MAC address; null: the provider derives a stable one from the machine id. */
+  readonly mac: string | null;
+  /** How the launched machine's disks are attached (the source OS must have the driver). */
+  readonly diskBus: DiskBus;
+  /** Firmware the launched machine boots with: the source's (BIOS/MBR or UEFI). */
+  readonly bootMode: BootMode;
 }
 
 export const DEFAULT_BLUEPRINT: Blueprint = {
@@ -132,7 +143,15 @@ export const DEFAULT_BLUEPRINT: Blueprint = {
   fixedIp: null,
   securityGroups: [],
   tags: {},
+  mac: null,
+  diskBus: "virtio",
+  bootMode: "bios",
 };
+
+/** A stored blueprint with the fields added since it was written filled with their defaults. */
+export function withBlueprintDefaults(stored: Partial<Blueprint> | undefined): Blueprint {
+  return { ...DEFAULT_BLUEPRINT, ...stored };
+}
 
 export interface JobMachineResult {
   readonly machineId: string;
@@ -145,6 +164,12 @@ export interface JobMachineResult {
   readonly readyAt?: string;
   /** Launch request to machine ready, seconds. */
   readonly rtoSeconds?: number;
+  /** When the launched machine started (local: its VM process runs). */
+  readonly startedAt?: string;
+  /** When the launched machine's guest said it is up (local: the ready line on its console). */
+  readonly guestUpAt?: string;
+  /** Where the launched machine's console output goes (local: the serial log file). */
+  readonly consoleLog?: string;
   readonly error?: string;
 }
 

@@ -19,9 +19,15 @@ export interface ReplicatorControl {
 
   /**
    * Creates the staging timeline for a newly registered machine and lets the machine's
-   * certificate in. Idempotent for the same (machineId, timelineId).
+   * certificate in. Idempotent for the same (machineId, timelineId). `keyScope` (the
+   * project) picks the data key that encrypts the timeline at rest.
    */
-  assignMachine(machineId: string, timelineId: string, disks: readonly DiskSpec[]): Promise<void>;
+  assignMachine(
+    machineId: string,
+    timelineId: string,
+    disks: readonly DiskSpec[],
+    keyScope?: string,
+  ): Promise<void>;
 
   /** PITs of a timeline, oldest first. */
   pits(timelineId: string): Promise<readonly Pit[]>;

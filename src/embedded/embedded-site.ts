@@ -1,7 +1,8 @@
 /**
  * The embedded default (`lifeboat up`): a console and a replicator in one process, all
  * state under one data directory: `console/` (SQLite state, CA), `replicator/`
- * (assignments, capture state) and `store/` (the staging store). Writes `client.json`
+ * (assignments, capture state), `store/` (the staging store) and `keys/` (the master key
+ * and each project's wrapped data key, which encrypt the store). Writes `client.json`
  * (console URL, CA, admin API key) for the CLI the first time; later starts keep it.
  */
 import { mkdir } from "node:fs/promises";
@@ -11,6 +12,8 @@ import { logger, type Logger } from "../common/log.js";
 import { startConsole, type RunningConsole } from "../console/console.js";
 import { jobHandlers } from "../console/jobs/handlers/index.js";
 import { Replicator } from "../replicator/replicator.js";
+import { KeyRing } from "../store/codec/key-ring.js";
+import { LocalMasterKeyWrapper } from "../store/codec/local-master-key-wrapper.js";
 import { LayeredStore } from "../store/layered/layered-store.js";
 
 export interface EmbeddedOptions {
@@ -29,10 +32,21 @@ export interface EmbeddedSite {
   close(): Promise<void>;
 }
 
+/**
+ * The site's staging store, encrypted at rest: one data key per project, wrapped by the
+ * site's master key under `<dataDir>/keys`. Also for tools and tests that inspect a
+ * stopped site's store.
+ */
+export async function openSiteStore(dataDir: string): Promise<LayeredStore> {
+  const masterKey = await LocalMasterKeyWrapper.open(LocalMasterKeyWrapper.defaultPath(dataDir));
+  const keyRing = await KeyRing.open(join(dataDir, "keys"), masterKey);
+  return await LayeredStore.open(join(dataDir, "store"), { keyRing });
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSite> {
   const log = opts.log ?? logger("lifeboat");
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  const store = await LayeredStore.open(join(opts.dataDir, "store"));
+  const store = await openSiteStore(opts.dataDir);
   const replicator = await Replicator.open({
     id: "replicator-1",
     dataDir: join(opts.dataDir, "replicator"),

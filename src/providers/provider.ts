@@ -4,8 +4,10 @@
  * job handlers only see this interface.
  *
  * Contract: `launch` resolves once the machine is ready (for `export`: every disk written
- * and fsync'd); it is not idempotent: each call makes a new machine. `terminate` removes
- * what `launch` made and is idempotent (a missing machine is not an error).
+ * and fsync'd; for `local`: its guest said it is up); it is not idempotent: each call makes
+ * a new machine. A launch that fails leaves nothing running. `terminate` stops and removes
+ * what `launch` made and is idempotent (a missing machine is not an error); it works from
+ * the target alone, in any process (the console may have restarted since the launch).
  */
 import type { Blueprint } from "../common/model.js";
 import type { LaunchMode } from "../common/states.js";
@@ -20,11 +22,15 @@ export interface LaunchRequest {
   readonly timeline: Timeline;
   readonly seq: number;
   readonly blueprint: Blueprint;
+  /** The source machine as its agent reported it: "copy-of-source" sizes from it. */
+  readonly source?: { readonly cpus: number; readonly memoryMiB: number };
   /** Provider-specific target, e.g. the export directory. */
   readonly outDir: string;
   /** Image format, for providers that write image files (export); default raw. Others ignore it. */
   readonly format?: ImageFormat;
   readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Progress worth a line in the job's log (the accelerator chosen, the machine started). */
+  readonly onLog?: (message: string) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -33,6 +39,12 @@ export interface LaunchedTarget {
   readonly ref: string;
   /** The machine's disks as the provider presents them (export: image file paths). */
   readonly disks: readonly string[];
+  /** When the machine started running (providers that run machines). */
+  readonly startedAt?: Date;
+  /** When its guest said it is up (providers that watch the guest). */
+  readonly guestUpAt?: Date;
+  /** Where its console output goes (local: the serial log file). */
+  readonly consoleLog?: string;
 }
 
 export interface Provider {

@@ -1,9 +1,13 @@
 /** The providers lifeboat knows, filled explicitly; the core never imports an implementation. */
 import { UserError } from "../common/errors.js";
 import { ExportProvider } from "./export/export-provider.js";
+import { LocalProvider } from "./local/local-provider.js";
 import type { Provider } from "./provider.js";
 
-const providers: ReadonlyMap<string, () => Provider> = new Map([["export", () => new ExportProvider()]]);
+const providers: ReadonlyMap<string, () => Provider> = new Map<string, () => Provider>([
+  ["export", () => new ExportProvider()],
+  ["local", () => new LocalProvider()],
+]);
 
 export function providerNames(): string[] {
   return [...providers.keys()];

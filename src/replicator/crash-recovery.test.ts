@@ -10,7 +10,7 @@ import type { ClientConfig } from "../cli/client/client-config.js";
 import type { Machine } from "../common/model.js";
 import { waitFor } from "../common/wait-for.js";
 import { startLifeboat, stop, tail, type Proc } from "../demo/processes.js";
-import { LayeredStore } from "../store/layered/layered-store.js";
+import { openSiteStore } from "../embedded/embedded-site.js";
 import { open } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { createProjectToken, makeImage, removeDir, sha256File } from "../testing/site-fixture.js";
@@ -207,7 +207,7 @@ test("kill -9 of the replicator during initial sync and during CDP, and of the a
 
     // Every PIT holds only contents the source had, chunk by chunk; the newest is the source as it is now.
     const m = resumed;
-    const store = await LayeredStore.open(join(data, "store"));
+    const store = await openSiteStore(data);
     try {
       const t = store.timeline(m.timelineId);
       const pits = t.pits();

@@ -307,11 +307,22 @@ export class Replicator implements ReplicatorControl {
 
   // ReplicatorControl
 
-  async assignMachine(machineId: string, timelineId: string, disks: readonly DiskSpec[]): Promise<void> {
+  async assignMachine(
+    machineId: string,
+    timelineId: string,
+    disks: readonly DiskSpec[],
+    keyScope?: string,
+  ): Promise<void> {
     const existing = this.assignments.get(machineId);
     if (existing && existing.timelineId !== timelineId)
       throw new UserError(`Machine ${machineId} is already assigned to timeline ${existing.timelineId}`, 409);
-    if (!this.opts.store.has(timelineId)) await this.opts.store.createTimeline(timelineId, disks);
+    if (!this.opts.store.has(timelineId)) {
+      await this.opts.store.createTimeline(
+        timelineId,
+        disks,
+        keyScope === undefined ? undefined : { keyScope },
+      );
+    }
     this.assignments.set(machineId, { timelineId, disks: [...disks], direction: "FAILOVER" });
     await this.save();
   }

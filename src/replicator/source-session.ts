@@ -96,7 +96,7 @@ export class SourceSession {
         const cause = (err as { cause?: { code?: string } }).cause;
         const full = cause?.code === "ENOSPC" || (err as { code?: string }).code === "ENOSPC";
         const message = full
-          ? `Staging store is full: batch ${batch.tag} of ${this.o.machineId} was not stored; free space on the replicator`
+          ? `The standby is out of space: the staging store is full and batch ${batch.tag} of ${this.o.machineId} was not stored (nor anything after it); free space on the replicator, the agent retries by itself`
           : `Storing batch ${batch.tag} of ${this.o.machineId} failed: ${errorMessage(err)}`;
         this.o.log(message);
         conn.fail(full ? "STORAGE" : "INTERNAL", message);

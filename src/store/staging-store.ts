@@ -125,9 +125,17 @@ export interface Timeline {
   compact(): Promise<{ readonly layersIn: number; readonly layersOut: number; readonly freedBytes: number }>;
 }
 
+export interface CreateTimelineOptions {
+  /**
+   * Whose data key seals the timeline's data at rest: the project. A store that encrypts
+   * needs it; a store that does not ignores it. Branches use their parent's key.
+   */
+  readonly keyScope?: string;
+}
+
 export interface StagingStore {
   /** Creates an empty timeline (every block reads as zero). Rejects an existing id (UserError 409). */
-  createTimeline(id: string, disks: readonly DiskSpec[]): Promise<Timeline>;
+  createTimeline(id: string, disks: readonly DiskSpec[], options?: CreateTimelineOptions): Promise<Timeline>;
 
   /**
    * Creates a copy-on-write branch of `base.timeline` at `base.seq`. Cheap: copies no data.

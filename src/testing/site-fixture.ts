@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Machine } from "../common/model.js";
+import { waitFor } from "../common/wait-for.js";
 import { ApiClient } from "../cli/client/api-client.js";
 import { startEmbedded, type EmbeddedSite } from "../embedded/embedded-site.js";
 
@@ -84,6 +85,26 @@ export async function sha256OfPit(
   for (let at = 0; at < size; at += 4 * 1024 * 1024)
     h.update(await t.read(disk, at, Math.min(4 * 1024 * 1024, size - at), seq));
   return h.digest("hex");
+}
+
+/** Waits until the newest PIT of the timeline holds disk 0 with this sha256; resolves with its seq. */
+export async function newestPitEquals(
+  site: EmbeddedSite,
+  timelineId: string,
+  expected: string,
+  timeoutMs: number,
+): Promise<number> {
+  return await waitFor(
+    "the newest PIT to equal the source",
+    async () => {
+      const last = (await site.replicator.pits(timelineId)).at(-1);
+      return last !== undefined && (await sha256OfPit(site, timelineId, 0, last.seq)) === expected
+        ? last.seq
+        : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 }
 
 export async function createProjectToken(api: ApiClient, name = "p1"): Promise<string> {

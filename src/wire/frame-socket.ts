@@ -1,7 +1,9 @@
 /**
  * A socket that speaks frames: an async iterator of decoded frames in, `send` out with
  * backpressure, and `fail` to send ERROR and close. Reading stops while the consumer is
- * busy, so a slow store slows the peer rather than filling our memory.
+ * busy, so a slow store slows the peer rather than filling our memory. Sends go out one
+ * frame after another; a paced send (a bandwidth limit) writes its frame in slices, and no
+ * other frame gets in between them.
  */
 import type { Duplex } from "node:stream";
 import { ProtocolError, errorMessage } from "../common/errors.js";
@@ -19,10 +21,17 @@ export class PeerError extends Error {
   }
 }
 
+/** A paced send writes at most this much before asking the pacer again. */
+export const PACE_SLICE_BYTES = 64 * 1024;
+
+/** Waits until `bytes` more may go on the wire. */
+export type Pacer = (bytes: number) => Promise<void>;
+
 export class FrameSocket {
   private readonly reader = new FrameReader();
   private closedFlag = false;
   private failing = false;
+  private sending: Promise<void> = Promise.resolve();
 
   constructor(readonly socket: Duplex) {
     socket.on("close", () => {
@@ -51,15 +60,37 @@ export class FrameSocket {
       throw new ProtocolError(`Connection closed inside a frame (${this.reader.pending()} bytes buffered)`);
   }
 
-  /** Sends a frame; resolves once the socket can take more (backpressure). */
-  async send(frame: Frame): Promise<void> {
+  /**
+   * Sends a frame after the ones before it; resolves once the socket can take more
+   * (backpressure). With `pace`, the frame goes out in slices of at most PACE_SLICE_BYTES,
+   * each once `pace` allows it.
+   */
+  send(frame: Frame, pace?: Pacer): Promise<void> {
+    const done = this.sending.then(() => this.write(frame, pace));
+    this.sending = done.catch(() => undefined);
+    return done;
+  }
+
+  private async write(frame: Frame, pace: Pacer | undefined): Promise<void> {
     if (this.closed) throw new Error("Connection is closed");
     const parts = encodeFrame(frame);
-    let ok = true;
-    this.socket.cork();
-    for (const p of parts) ok = this.socket.write(p);
-    this.socket.uncork();
-    if (!ok) await this.drain();
+    if (pace === undefined) {
+      let ok = true;
+      this.socket.cork();
+      for (const p of parts) ok = this.socket.write(p);
+      this.socket.uncork();
+      if (!ok) await this.drain();
+      return;
+    }
+    for (const slice of slices(parts, PACE_SLICE_BYTES)) {
+      await pace(slice.reduce((n, b) => n + b.length, 0));
+      if (this.closed) throw new Error("Connection is closed");
+      let ok = true;
+      this.socket.cork();
+      for (const b of slice) ok = this.socket.write(b);
+      this.socket.uncork();
+      if (!ok) await this.drain();
+    }
   }
 
   private drain(): Promise<void> {
@@ -96,4 +127,24 @@ export class FrameSocket {
   close(): void {
     if (!this.failing) this.socket.destroy();
   }
+}
+
+/** The buffers of `parts`, cut and grouped into runs of at most `max` bytes. */
+function* slices(parts: readonly Buffer[], max: number): Generator<Buffer[]> {
+  let run: Buffer[] = [];
+  let size = 0;
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const piece = part.subarray(at, at + (max - size));
+      run.push(piece);
+      size += piece.length;
+      at += piece.length;
+      if (size === max) {
+        yield run;
+        run = [];
+        size = 0;
+      }
+    }
+  }
+  if (size > 0) yield run;
 }

@@ -59,7 +59,7 @@ export interface TrackerDiskProgress {
   readonly replicatedBytes: number;
   /** Bytes submitted, not yet acknowledged. */
   readonly backlogBytes: number;
-  /** Bytes read by a compare (rescan) so far. */
+  /** Bytes read by the current (or last) rescan: a compare, or a catch-up pass. */
   readonly rescannedBytes: number;
   /** Where the machine's I/O reaches this disk, for trackers that serve it (intercept: an NBD URI). */
   readonly nbdUri?: string;
@@ -71,8 +71,14 @@ export interface TrackerProgress {
   readonly durableAsOf: number | null;
   /** Since when every pass has seen the disks change while reading them (no new PIT); null if the last pass was still. */
   readonly changingSince: number | null;
-  /** `backlog`: changes wait to be sent beyond what the spool holds (the agent reports BACKLOG). */
-  readonly phase: "idle" | "compare" | "initial" | "continuous" | "backlog";
+  /**
+   * idle: not prepared; compare: hash lists with the standby; initial: first full copy;
+   * rescan: re-reading the disks after a reconnect or restart to find what changed while
+   * the link was down (what a spool would otherwise hold); drain: what that found is
+   * submitted, not yet all acknowledged; continuous: caught up; backlog: changes wait beyond
+   * what the spool holds (intercept: dirty regions to re-send).
+   */
+  readonly phase: "idle" | "compare" | "initial" | "rescan" | "drain" | "continuous" | "backlog";
   /** Something the operator should know even when replication is healthy (e.g. sync mode degraded). */
   readonly note?: string;
 }

@@ -226,6 +226,18 @@ async function runStoreSuite(ctx: SuiteContext): Promise<SuiteReport> {
     { id: "pits.cutP50", label: "  cutPit latency p50", value: hour.cutMs.p50, unit: "ms" },
     { id: "pits.cutP99", label: "  cutPit latency p99", value: hour.cutMs.p99, unit: "ms" },
     {
+      id: "pits.compactSeconds",
+      label: "  compaction catching up after the hour (before the PIT read)",
+      value: hour.compactSeconds,
+      unit: "s",
+    },
+    {
+      id: "pits.compactWrites",
+      label: "  compaction catching up: storage bytes written",
+      value: hour.compactWriteBytes / MB,
+      unit: "MB",
+    },
+    {
       id: "pits.writeAmplification",
       label: "  write amplification, PITs included",
       value: hour.writeBytes / hour.receivedBytes,

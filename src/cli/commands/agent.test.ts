@@ -6,7 +6,7 @@ import { agent, trackerChoice } from "./agent.js";
 const choose = (...argv: string[]) => trackerChoice(parseArgs(argv, agent.flags, "agent"), "/var/lib/lb");
 
 test("lifeboat agent: the scan tracker by default, the intercept tracker's flags only with it", () => {
-  assert.deepEqual(choose(), { tracker: "scan", trackerOptions: {}, spoolMiB: 256 });
+  assert.deepEqual(choose(), { tracker: "scan", trackerOptions: {}, spoolMiB: 1024 });
   assert.deepEqual(choose("--tracker", "intercept"), {
     tracker: "intercept",
     trackerOptions: { nbdListen: { socketPath: "/var/lib/lb/nbd/nbd.sock" } },

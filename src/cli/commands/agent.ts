@@ -35,8 +35,7 @@ export function trackerChoice(args: ParsedArgs, stateDir: string): TrackerChoice
     throw new UsageError("--sync-timeout needs --sync");
   if (args.string("nbd-dir") !== undefined && args.string("nbd-listen") !== undefined)
     throw new UsageError("Give --nbd-dir or --nbd-listen, not both");
-  // The intercept tracker cannot re-read what it did not spool: give it more room by default.
-  const spoolMiB = Number(args.string("spool-limit-mib") ?? (intercept ? "1024" : "256"));
+  const spoolMiB = Number(args.string("spool-limit-mib") ?? "1024");
   if (!Number.isInteger(spoolMiB) || spoolMiB < 8)
     throw new UsageError("--spool-limit-mib must be a whole number >= 8");
   if (!intercept) return { tracker, trackerOptions: {}, spoolMiB };
@@ -85,7 +84,7 @@ export const agent: Command = {
     },
     "spool-limit-mib": {
       type: "string",
-      description: "Bound of the on-disk spool in MiB (default 256; 1024 with --tracker intercept)",
+      description: "Bound of the on-disk spool in MiB (default 1024)",
       placeholder: "N",
     },
     tracker: {

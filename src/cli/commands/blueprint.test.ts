@@ -25,6 +25,12 @@ test("blueprintPatch() types values, splits lists and merges tags", () => {
       tags: { team: "ops", env: "prod" },
     },
   );
+  assert.deepEqual(blueprintPatch(["mac=52:54:00:aa:bb:cc", "diskBus=ide", "bootMode=uefi"], {}), {
+    mac: "52:54:00:aa:bb:cc",
+    diskBus: "ide",
+    bootMode: "uefi",
+  });
+  assert.deepEqual(blueprintPatch(["mac=null"], {}), { mac: null });
   assert.throws(() => blueprintPatch(["colour=red"], {}), /Unknown blueprint key colour/);
   assert.throws(() => blueprintPatch(["cpus=four"], {}), /whole number/);
   assert.throws(() => blueprintPatch(["cpus"], {}), /use key=value/);

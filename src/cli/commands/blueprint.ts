@@ -1,7 +1,8 @@
 /**
  * `lifeboat blueprint MACHINE [--set key=value ...]`: shows or changes how a machine is
  * launched. Keys: instanceType, cpus, memoryMiB, network, subnet, ipPolicy, fixedIp,
- * securityGroups (comma-separated), tags.NAME (one tag). "null" clears cpus, memoryMiB, fixedIp.
+ * securityGroups (comma-separated), tags.NAME (one tag), mac, diskBus, bootMode. "null"
+ * clears cpus, memoryMiB, fixedIp, mac.
  */
 import type { Blueprint } from "../../common/model.js";
 import { UsageError } from "../args.js";
@@ -18,6 +19,9 @@ const KEYS = [
   "ipPolicy",
   "fixedIp",
   "securityGroups",
+  "mac",
+  "diskBus",
+  "bootMode",
 ];
 
 /** Turns `--set` values into a blueprint patch; tags merge into `currentTags`. */
@@ -37,7 +41,7 @@ export function blueprintPatch(
       if (value !== "null" && !/^\d+$/.test(value))
         throw new UsageError(`Invalid --set ${set}: ${key} is a whole number`);
       patch[key] = value === "null" ? null : Number(value);
-    } else if (key === "fixedIp") {
+    } else if (key === "fixedIp" || key === "mac") {
       patch[key] = value === "null" || value === "" ? null : value;
     } else if (key === "securityGroups") {
       patch[key] = value

@@ -24,8 +24,17 @@ export const launch: Command = {
       description: "latest (default), an ISO-8601 time, or snapshot:NAME",
       placeholder: "PIT",
     },
-    provider: { type: "string", description: "Where to launch (default export)", placeholder: "NAME" },
-    out: { type: "string", description: "Output directory for the export provider", placeholder: "DIR" },
+    provider: {
+      type: "string",
+      description:
+        "Where to launch: export (disk images, the default) or local (QEMU VMs on the console's host)",
+      placeholder: "NAME",
+    },
+    out: {
+      type: "string",
+      description: "Directory for the launched machines (export, local)",
+      placeholder: "DIR",
+    },
     format: {
       type: "string",
       description: `Image format for the export provider: ${IMAGE_FORMATS.join(", ")} (default raw)`,

@@ -1,13 +1,18 @@
 /** `lifeboat machines [--project P]`: replication state and lifecycle of every machine. */
 import type { MachineView } from "../../console/api/machine-view.js";
 import type { Command } from "../command.js";
-import { formatDuration, formatPercent } from "../output/format.js";
+import { formatBytes, formatDuration, formatPercent } from "../output/format.js";
 import { renderTable } from "../output/table.js";
 import { encode, JSON_FLAG, PROJECT_FLAG, printJson } from "./common-flags.js";
 
+/** The state, with what goes with it: the INITIATING step, the BACKLOG bytes, the ETA while catching up. */
 function stateText(m: MachineView): string {
   const r = m.replication;
-  return r.state === "INITIATING" && r.step !== undefined ? `INITIATING (${r.step})` : r.state;
+  if (r.state === "INITIATING" && r.step !== undefined) return `INITIATING (${r.step})`;
+  const details: string[] = [];
+  if (r.state === "BACKLOG") details.push(formatBytes(r.disks.reduce((n, d) => n + d.backlogBytes, 0)));
+  if (r.etaSeconds !== null && r.state !== "CONTINUOUS") details.push(`ETA ${formatDuration(r.etaSeconds)}`);
+  return details.length > 0 ? `${r.state} (${details.join(", ")})` : r.state;
 }
 
 /** The machines table, then each machine's reason for its state, if it has one. */

@@ -159,7 +159,7 @@ test("agent status: the tracker and each disk's NBD URI are kept when an agent s
     assert.equal((await reportStatus(tc, agent, { tracker: "Bad Name!" })).status, 400);
   }));
 
-test("machine view: DISCONNECTED after 15 s without a report; TESTED_RECENTLY expires", () =>
+test("machine view: DISCONNECTED after 15 s without a report or when the replicator lost the agent (an agent's STALLED stands); TESTED_RECENTLY expires", () =>
   withConsole(async (tc) => {
     const agent = await registerAgent(tc, "prod", "web-1");
     await reportStatus(tc, agent);
@@ -176,6 +176,17 @@ test("machine view: DISCONNECTED after 15 s without a report; TESTED_RECENTLY ex
     await tc.console.link.idle();
     const dropped = await tc.request("GET", `/api/machines/${agent.machineId}`);
     assert.equal((dropped.body["replication"] as { state: string }).state, "DISCONNECTED");
+    // The agent knows better why it is not streaming: its STALLED report and reason stand.
+    const full = "The standby is out of space: free space on the replicator";
+    await reportStatus(tc, agent, { state: "STALLED", reason: full });
+    const stalled = await tc.request("GET", `/api/machines/${agent.machineId}`);
+    assert.deepEqual(
+      [
+        (stalled.body["replication"] as { state: string }).state,
+        (stalled.body["replication"] as { reason: string }).reason,
+      ],
+      ["STALLED", full],
+    );
     tc.console.link.connectionChanged(agent.machineId, "source", true);
 
     await tc.console.state.updateMachine(agent.machineId, {

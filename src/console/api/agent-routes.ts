@@ -143,6 +143,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
           machineId,
           timelineId,
           disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes })),
+          project.id,
         );
         await ctx.state.createMachine(machine);
         await audit(ctx, {

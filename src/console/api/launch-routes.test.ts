@@ -162,6 +162,11 @@ test("launch: every validation failure is a clear 4xx and creates no job", () =>
       },
       { body: { machineIds: [], mode: "test" }, status: 400, message: /\/machineIds must have at least 1/ },
       {
+        body: { machineIds: [web1.machineId], mode: "test", provider: "vmware" },
+        status: 400,
+        message: /^Unknown provider vmware: choose one of export, local$/,
+      },
+      {
         body: { machineIds: [web1.machineId], mode: "drill" },
         status: 400,
         message: /\/mode must be one of test, recovery, cutover/,

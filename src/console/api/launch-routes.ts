@@ -1,10 +1,11 @@
 /**
  * Launches and the project-wide operations (prepare for failback, return to normal, clean
  * up). Each route checks everything it can before it creates the job, so a refused request
- * leaves nothing behind: unknown machines, mixed projects, a mode the project type does not
- * allow, machines still syncing, PITs that do not exist.
+ * leaves nothing behind: unknown providers and machines, mixed projects, a mode the project
+ * type does not allow, machines still syncing, PITs that do not exist.
  */
 import { UserError } from "../../common/errors.js";
+import { providerNames } from "../../providers/registry.js";
 import type { Job, JobMachineResult, Project } from "../../common/model.js";
 import type { JobKind, Lifecycle, LaunchMode } from "../../common/states.js";
 import { DEFAULT_IMAGE_FORMAT } from "../../providers/image-format.js";
@@ -115,6 +116,11 @@ export function launchRoutes(ctx: ApiContext): Route[] {
       status: 202,
       body: LaunchBody,
       handle: async ({ body, actor }) => {
+        if (body.provider !== undefined && !providerNames().includes(body.provider))
+          throw new UserError(
+            `Unknown provider ${body.provider}: choose one of ${providerNames().join(", ")}`,
+            400,
+          );
         const request = parsePitRequest(body.pit);
         const machines: MachineRecord[] = [];
         for (const id of body.machineIds) {

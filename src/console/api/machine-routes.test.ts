@@ -26,6 +26,20 @@ test("blueprint: defaults, partial merge, fixed IP rules; pits listed as ISO tim
     assert.equal(stray.status, 400);
     assert.equal((await tc.request("GET", path)).body["cpus"], 4);
 
+    // What the launched machine looks like to its OS: MAC, disk bus, firmware.
+    const initial = (await tc.request("GET", path)).body;
+    assert.deepEqual([initial["mac"], initial["diskBus"], initial["bootMode"]], [null, "virtio", "bios"]);
+    const hw = await tc.request("PUT", path, { mac: "52:54:00:aa:bb:cc", diskBus: "scsi", bootMode: "uefi" });
+    assert.deepEqual(
+      [hw.body["mac"], hw.body["diskBus"], hw.body["bootMode"]],
+      ["52:54:00:aa:bb:cc", "scsi", "uefi"],
+    );
+    const multicast = await tc.request("PUT", path, { mac: "01:00:5e:00:00:01" });
+    assert.equal(multicast.status, 400);
+    assert.match(multicast.body.error?.message ?? "", /must be a unicast address/);
+    assert.equal((await tc.request("PUT", path, { diskBus: "nvme" })).status, 400);
+    assert.equal((await tc.request("PUT", path, { mac: "52:54:00" })).status, 400);
+
     tc.replicator.pitsByTimeline.set(agent.timelineId, [
       { seq: 3, time: Date.parse("2026-01-01T00:00:00Z") },
     ]);

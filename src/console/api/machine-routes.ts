@@ -34,6 +34,12 @@ export function checkBlueprint(blueprint: Blueprint): void {
       400,
     );
   }
+  if (blueprint.mac !== null && (Number.parseInt(blueprint.mac.slice(0, 2), 16) & 1) === 1) {
+    throw new UserError(
+      `Invalid blueprint: /mac must be a unicast address (even first octet), got ${blueprint.mac}`,
+      400,
+    );
+  }
 }
 
 export function machineRoutes(ctx: ApiContext): Route[] {

@@ -1,7 +1,8 @@
 /**
  * What the API shows for a machine: the stored record with the states that depend on the
  * clock derived at read time. A machine whose agent has not reported for 15 s, or that the
- * replicator sees disconnected, reads DISCONNECTED; TESTED_RECENTLY reverts to NOT_TESTED
+ * replicator sees disconnected, reads DISCONNECTED (unless the agent's own report already
+ * says why it is not streaming: STALLED, PAUSED); TESTED_RECENTLY reverts to NOT_TESTED
  * after the project's testedRecentlyDays; lag above the RPO target is flagged.
  */
 import type { Project } from "../../common/model.js";
@@ -22,7 +23,9 @@ export function machineView(
   if (replication.state !== "STOPPED") {
     const seen = Date.parse(machine.lastSeenAt ?? machine.createdAt);
     let reason: string | undefined;
-    if (machine.replicatorConnected === false) reason = "The replicator lost the agent's connection";
+    const agentExplains = replication.state === "STALLED" || replication.state === "PAUSED";
+    if (machine.replicatorConnected === false && !agentExplains)
+      reason = "The replicator lost the agent's connection";
     else if (nowMs - seen > DISCONNECTED_AFTER_MS) {
       reason =
         machine.lastSeenAt === null

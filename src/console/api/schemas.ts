@@ -5,7 +5,7 @@
  * that an agent one version ahead still talks to this console.
  */
 import { Type, type TLiteral, type TUnion } from "@sinclair/typebox";
-import { IP_POLICIES } from "../../common/model.js";
+import { BOOT_MODES, DISK_BUSES, IP_POLICIES } from "../../common/model.js";
 import { MAX_RETENTION_SECONDS, MAX_RETENTION_TIERS } from "../../store/retention/retention-policy.js";
 import { INITIATING_STEPS, LAUNCH_MODES, PROJECT_TYPES, REPLICATION_STATES } from "../../common/states.js";
 import { IMAGE_FORMATS } from "../../providers/image-format.js";
@@ -78,6 +78,11 @@ export const BlueprintPatch = Type.Object(
       Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 }),
     ),
     tags: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }))),
+    mac: Type.Optional(
+      Type.Union([Type.String({ pattern: "^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$" }), Type.Null()]),
+    ),
+    diskBus: Type.Optional(oneOf(DISK_BUSES)),
+    bootMode: Type.Optional(oneOf(BOOT_MODES)),
   },
   strict,
 );

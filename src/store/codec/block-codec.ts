@@ -25,6 +25,13 @@ export interface FrameCodec {
   seal(plain: Uint8Array, aad: Uint8Array): Buffer;
   /** Opens a frame sealed with the same aad; throws FrameError when anything fails to check. */
   open(frame: Uint8Array, aad: Uint8Array): Buffer;
+  /**
+   * Opens like `open`, with the same checks, but the bytes returned may share memory with
+   * `frame` or with a scratch buffer of this codec: they are valid only until the next call
+   * on this codec and while `frame` is unchanged. For readers that copy the plain bytes out
+   * at once: no allocation for plain or zstd frames.
+   */
+  openTransient(frame: Uint8Array, aad: Uint8Array): Buffer;
 }
 
 /** A frame failed to open: wrong key, wrong place, or changed bytes. The caller adds which layer and PIT. */

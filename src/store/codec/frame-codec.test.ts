@@ -323,3 +323,19 @@ function catchError(fn: () => unknown): unknown {
   }
   return undefined;
 }
+
+test("FrameCodec.openTransient() returns the same bytes as open() and refuses the same damage", () => {
+  for (const { name, codec } of codecs()) {
+    for (const sample of SAMPLES) {
+      const frame = codec.seal(sample.data, AAD);
+      const what = `${name}, ${sample.name}`;
+      assert.deepEqual(codec.openTransient(frame, AAD), sample.data, what);
+      for (const at of [0, 5, HEADER_BYTES + 1, frame.length - 1]) {
+        const bad = Buffer.from(frame);
+        bad[at] = (bad[at] ?? 0) ^ 0x10;
+        assert.throws(() => codec.openTransient(bad, AAD), FrameError, `${what}, byte ${at}`);
+      }
+      assert.throws(() => codec.openTransient(frame, Buffer.from("elsewhere")), FrameError, what);
+    }
+  }
+});

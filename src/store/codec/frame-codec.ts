@@ -134,6 +134,14 @@ class SealingFrameCodec implements FrameCodec {
   }
 
   open(frame: Uint8Array, aad: Uint8Array): Buffer {
+    return this.#open(frame, aad, false);
+  }
+
+  openTransient(frame: Uint8Array, aad: Uint8Array): Buffer {
+    return this.#open(frame, aad, true);
+  }
+
+  #open(frame: Uint8Array, aad: Uint8Array, transient: boolean): Buffer {
     const header = readHeader(frame);
     const enc = this.#encryption;
     if (header.encrypted !== (enc !== undefined)) {
@@ -153,8 +161,11 @@ class SealingFrameCodec implements FrameCodec {
           "Frame checksum does not match: its bytes changed, or it was sealed for another place (aad)",
         );
       }
-      // The result must not change when the caller reuses its read buffer.
-      if (header.compression === "none") return Buffer.from(bytes.subarray(HEADER_BYTES, end));
+      if (header.compression === "none") {
+        const view = bytes.subarray(HEADER_BYTES, end);
+        // Unless transient, the result must not change when the caller reuses its read buffer.
+        return transient ? view : Buffer.from(view);
+      }
       payload = bytes.subarray(HEADER_BYTES, end);
     } else {
       const decipher = createDecipheriv(CIPHER, enc.key, frame.subarray(end, end + NONCE_BYTES), {
@@ -175,7 +186,10 @@ class SealingFrameCodec implements FrameCodec {
       }
       if (header.compression === "none") return payload;
     }
-    return this.#compressor(header.compression).decompress(payload, header.plainLength);
+    const compressor = this.#compressor(header.compression);
+    return transient
+      ? compressor.decompressTransient(payload, header.plainLength)
+      : compressor.decompress(payload, header.plainLength);
   }
 
   #compressor(compression: Exclude<Compression, "none">): FrameCompressor {

@@ -25,6 +25,8 @@ export interface FrameCompressor {
   compress(plain: Uint8Array): Uint8Array | undefined;
   /** Exactly `plainLength` bytes, freshly allocated; throws FrameError otherwise. */
   decompress(payload: Uint8Array, plainLength: number): Buffer;
+  /** The same, but possibly a view of a scratch buffer that the next call overwrites. */
+  decompressTransient(payload: Uint8Array, plainLength: number): Buffer;
 }
 
 /** zstd levels accepted: the library's range (negative levels trade ratio for speed). */
@@ -41,6 +43,7 @@ class ZstdFrameCompressor implements FrameCompressor {
   readonly #cctx = new zstd.CCtx();
   readonly #dctx = new zstd.DCtx();
   readonly #scratch = Buffer.allocUnsafe(zstd.compressBound(MAX_FRAME_BYTES));
+  #plainScratch: Buffer | undefined;
 
   constructor(level: number) {
     this.#cctx.setParameter(zstd.CParameter.compressionLevel, level);
@@ -57,7 +60,15 @@ class ZstdFrameCompressor implements FrameCompressor {
   }
 
   decompress(payload: Uint8Array, plainLength: number): Buffer {
-    const out = Buffer.allocUnsafe(plainLength);
+    return this.#decompressInto(Buffer.allocUnsafe(plainLength), payload, plainLength);
+  }
+
+  decompressTransient(payload: Uint8Array, plainLength: number): Buffer {
+    this.#plainScratch ??= Buffer.allocUnsafeSlow(MAX_FRAME_BYTES);
+    return this.#decompressInto(this.#plainScratch.subarray(0, plainLength), payload, plainLength);
+  }
+
+  #decompressInto(out: Buffer, payload: Uint8Array, plainLength: number): Buffer {
     let n: number;
     try {
       // Decompressing into a buffer of exactly plainLength bytes fails (dstSize_tooSmall)
@@ -75,6 +86,10 @@ class Lz4FrameCompressor implements FrameCompressor {
   compress(plain: Uint8Array): Uint8Array | undefined {
     const out = compressSync(asBuffer(plain));
     return out.length < plain.length ? out : undefined;
+  }
+
+  decompressTransient(payload: Uint8Array, plainLength: number): Buffer {
+    return this.decompress(payload, plainLength);
   }
 
   decompress(payload: Uint8Array, plainLength: number): Buffer {

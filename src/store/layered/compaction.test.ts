@@ -10,9 +10,10 @@ import test from "node:test";
 import { UserError } from "../../common/errors.js";
 import type { Extent } from "../staging-store.js";
 import { chooseCompaction } from "./compaction-plan.js";
-import { LayeredStore } from "./layered-store.js";
+import type { Compression } from "../codec/block-codec.js";
+import { LayeredStore, type LayeredStoreOptions } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
-import { DiskModel, pattern, rng, withTempDir } from "./test-support.js";
+import { DiskModel, pattern, rng, testKeyRing, withTempDir } from "./test-support.js";
 
 const BLOCK = 4096;
 const DISKS = [
@@ -75,17 +76,32 @@ async function checkDiff(store: LayeredStore, t: Tracked, from: number, to: numb
   assert.deepEqual([...got].sort(), [...expected].sort(), `${t.id} diff (${from}, ${to}]`);
 }
 
+/**
+ * Seeds cycle through the sealing variants: encrypted with zstd (the default), unencrypted
+ * with none (packed frames copied verbatim from L0), encrypted with lz4.
+ */
+const VARIANTS: ReadonlyArray<{ encrypted: boolean; compression: Compression }> = [
+  { encrypted: true, compression: "zstd" },
+  { encrypted: false, compression: "none" },
+  { encrypted: true, compression: "lz4" },
+];
+
 async function runScenario(seed: number): Promise<void> {
   await withTempDir(async (dir) => {
     const next = rng(seed);
-    let store = await LayeredStore.open(dir, OPTIONS);
+    const variant = VARIANTS[seed % VARIANTS.length] ?? { encrypted: false, compression: "none" };
+    const sealing: LayeredStoreOptions = {
+      compression: variant.compression,
+      ...(variant.encrypted ? { keyRing: await testKeyRing(dir) } : {}),
+    };
+    let store = await LayeredStore.open(dir, { ...OPTIONS, ...sealing });
     const root: Tracked = {
       id: "root",
       model: new DiskModel(DISKS.map((d) => d.sizeBytes)),
       written: new Map(),
       baseSeq: 0,
     };
-    await store.createTimeline("root", DISKS);
+    await store.createTimeline("root", DISKS, { keyScope: "project" });
     const tracked: Tracked[] = [root];
     const dropped = new Set<number>();
     let branches = 0;
@@ -157,7 +173,7 @@ async function runScenario(seed: number): Promise<void> {
           }
         } else {
           await store.close();
-          store = await LayeredStore.open(dir, OPTIONS);
+          store = await LayeredStore.open(dir, { ...OPTIONS, ...sealing });
         }
       }
       // Drop every PIT, force everything into one layer: only the head and branch bases stay.
@@ -167,6 +183,7 @@ async function runScenario(seed: number): Promise<void> {
       await store.close();
       store = await LayeredStore.open(dir, {
         ...OPTIONS,
+        ...sealing,
         compaction: { maxLayers: 1, fanIn: 64, garbageRatio: 0 },
       });
       const single = store.timeline("root") as LayeredTimeline;
@@ -182,7 +199,8 @@ async function runScenario(seed: number): Promise<void> {
         await expectState(store, t, store.timeline(t.id).lastSeq(), "branch head after full GC");
       }
     } catch (err) {
-      throw new Error(`compaction scenario failed with seed ${seed}: ${(err as Error).message}`, {
+      const what = `${variant.encrypted ? "encrypted" : "plain"}, ${variant.compression}`;
+      throw new Error(`compaction scenario failed with seed ${seed} (${what}): ${(err as Error).message}`, {
         cause: err,
       });
     } finally {
@@ -191,7 +209,7 @@ async function runScenario(seed: number): Promise<void> {
   });
 }
 
-test("Compaction keeps every kept PIT, branch base and head exact under random writes, drops and reopens", async () => {
+test("Compaction keeps every kept PIT, branch base and head exact under random writes, drops and reopens, encrypted or not, in each compression", async () => {
   for (let seed = 1; seed <= 25; seed++) await runScenario(seed);
 });
 

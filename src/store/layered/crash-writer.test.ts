@@ -4,9 +4,8 @@ import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LayeredStore } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
-import { CRASH_COMPACTION, crashBatch, digestAt, rng, withTempDir } from "./test-support.js";
+import { crashBatch, digestAt, openCrashStore, rng, withTempDir } from "./test-support.js";
 
 const WRITER = fileURLToPath(new URL("./crash-writer.js", import.meta.url));
 const THRESHOLD = 96 * 1024;
@@ -52,7 +51,7 @@ function runAndKill(dir: string, firstId: number, acks: number): Promise<Round> 
   });
 }
 
-test(`LayeredStore keeps every acknowledged batch and every kept PIT across ${ROUNDS} SIGKILLs during writes, compaction and GC`, async () => {
+test(`LayeredStore (encrypted) keeps every acknowledged batch and every kept PIT across ${ROUNDS} SIGKILLs during writes, rolls, compaction and GC`, async () => {
   await withTempDir(async (dir) => {
     const random = rng(2026);
     const acked = new Map<number, number>();
@@ -68,10 +67,7 @@ test(`LayeredStore keeps every acknowledged batch and every kept PIT across ${RO
       for (const [seq, digest] of got.pits) digests.set(seq, digest);
       for (const seq of got.drops) drops.add(seq);
 
-      const store = await LayeredStore.open(dir, {
-        rollThresholdBytes: THRESHOLD,
-        compaction: CRASH_COMPACTION,
-      });
+      const store = await openCrashStore(dir, THRESHOLD);
       const t = store.timeline("crash") as LayeredTimeline;
       const maxSeq = Math.max(...acked.values());
       assert.ok(t.lastSeq() >= maxSeq, `round ${round}: lastSeq ${t.lastSeq()} < acknowledged ${maxSeq}`);
@@ -111,8 +107,8 @@ test(`LayeredStore keeps every acknowledged batch and every kept PIT across ${RO
       const seq = await t.append(extents);
       assert.equal(seq, t.lastSeq());
       acked.set(999_999_999 - round, seq);
-      const names = await readdir(join(dir, "timelines", "crash"));
-      compactedFiles += names.filter((n) => /-[0-9a-f]{8}\.dlt$/.test(n)).length;
+      const names = await readdir(join(dir, "store", "timelines", "crash"));
+      compactedFiles += names.filter((n) => /-[0-9a-f]{8}\.pack$/.test(n)).length;
       await store.close();
     }
     assert.ok(verifiedPits > 100, `only ${verifiedPits} PIT verifications`);

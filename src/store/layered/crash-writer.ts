@@ -1,6 +1,6 @@
 /**
  * Helper process for the crash test (crash-writer.test.ts), doing what the replicator does
- * to its store: it opens the store in argv[2] (roll threshold argv[4], aggressive
+ * to its store: it opens the encrypted store in argv[2] (roll threshold argv[4], aggressive
  * compaction) and appends the deterministic batches `crashBatch(id)` for ids from argv[3]
  * upwards, four at a time, forever, printing `ack <id> <seq>` for each acknowledged batch.
  * Beside the appends it cuts a PIT every few batches and prints `pit <seq> <xxh64 of every
@@ -8,21 +8,17 @@
  * first), and asks for compaction. The test kills it with SIGKILL at a random moment, then
  * checks every acknowledged batch and every recorded PIT.
  */
-import { LayeredStore } from "./layered-store.js";
-import { CRASH_COMPACTION, CRASH_DISKS, crashBatch, digestAt } from "./test-support.js";
+import { CRASH_DISKS, crashBatch, digestAt, openCrashStore } from "./test-support.js";
 
 const [dir, firstIdArg, thresholdArg] = process.argv.slice(2);
 if (dir === undefined || firstIdArg === undefined || thresholdArg === undefined) {
   console.error("Usage: crash-writer <store dir> <first id> <roll threshold bytes>");
   process.exit(2);
 }
-const store = await LayeredStore.open(dir, {
-  rollThresholdBytes: Number(thresholdArg),
-  compaction: CRASH_COMPACTION,
-});
+const store = await openCrashStore(dir, Number(thresholdArg));
 const timeline = store.has("crash")
   ? store.timeline("crash")
-  : await store.createTimeline("crash", CRASH_DISKS);
+  : await store.createTimeline("crash", CRASH_DISKS, { keyScope: "crash-project" });
 process.stdout.write(`ready ${timeline.lastSeq()}\n`);
 let next = Number(firstIdArg);
 

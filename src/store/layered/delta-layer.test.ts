@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, cp, link, open, readdir, writeFile } from "node:fs/promises";
+import { copyFile, cp, link, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError } from "../../common/errors.js";
 import { BLOCK_SIZE, type Extent, type Timeline } from "../staging-store.js";
-import { LAYER_HEADER_SIZE } from "./delta-layer.js";
+import { HEADER_SIZE } from "./journal-record.js";
 import { LayeredStore } from "./layered-store.js";
 import type { LayeredTimeline } from "./layered-timeline.js";
 import { DiskModel, pattern, rng, withTempDir } from "./test-support.js";
@@ -33,9 +33,10 @@ async function writeRandom(t: LayeredTimeline, model: DiskModel, seed: number, c
   }
 }
 
+/** The layers of timeline m1, by index file name. */
 function layersOf(dir: string): Promise<string[]> {
   return readdir(join(dir, "timelines", "m1")).then((names) =>
-    names.filter((n) => n.endsWith(".dlt")).sort(),
+    names.filter((n) => n.endsWith(".idx")).sort(),
   );
 }
 
@@ -99,7 +100,7 @@ test("LayeredTimeline.changedRanges() coalesces writes across journal and layers
   });
 });
 
-test("DeltaLayer read throws CorruptionError naming the layer when a data byte is flipped", async () => {
+test("DeltaLayer read throws CorruptionError naming the layer, blocks and seq when a frame byte is flipped", async () => {
   await withTempDir(async (dir) => {
     let store = await LayeredStore.open(dir, { rollThresholdBytes: 64 * 1024 });
     let t = (await store.createTimeline("m1", [{ id: "disk0", sizeBytes: MiB }])) as LayeredTimeline;
@@ -108,10 +109,12 @@ test("DeltaLayer read throws CorruptionError naming the layer when a data byte i
     await t.settled();
     assert.equal(t.stats().layers, 1);
     await store.close();
-    const [layer] = await layersOf(dir);
-    assert.ok(layer !== undefined);
+    const [index] = await layersOf(dir);
+    assert.ok(index !== undefined);
+    const layer = index.replace(/\.idx$/, ".seg");
     const handle = await open(join(dir, "timelines", "m1", layer), "r+");
-    const at = LAYER_HEADER_SIZE + 5 * BLOCK_SIZE + 100;
+    // The L0 data file is the journal segment: one record, its first frame after header and descriptor.
+    const at = HEADER_SIZE + 24 + 10 + 5 * BLOCK_SIZE + 100;
     const byte = Buffer.alloc(1);
     await handle.read(byte, 0, 1, at);
     byte[0] = (byte[0] ?? 0) ^ 0xff;
@@ -122,11 +125,20 @@ test("DeltaLayer read throws CorruptionError naming the layer when a data byte i
     t = store.timeline("m1") as LayeredTimeline;
     await assert.rejects(t.read(0, 0, MiB), (err: unknown) => {
       assert.ok(err instanceof CorruptionError);
-      assert.match(err.message, new RegExp(`${layer.replace(/\./g, "\\.")}.*disk 0 block 5`));
+      const name = layer.replace(/\./g, "\\.");
+      assert.match(
+        err.message,
+        new RegExp(
+          `Damaged frame in .*${name} at offset ${HEADER_SIZE + 24} \\(disk 0 blocks 0-15, seq 1\\)`,
+        ),
+      );
       return true;
     });
-    // Blocks that are intact still read.
-    assert.deepEqual(await t.read(0, 0, 4 * BLOCK_SIZE), data.subarray(0, 4 * BLOCK_SIZE));
+    // Blocks of the other frame are intact and still read.
+    assert.deepEqual(
+      await t.read(0, 16 * BLOCK_SIZE, 4 * BLOCK_SIZE),
+      data.subarray(16 * BLOCK_SIZE, 20 * BLOCK_SIZE),
+    );
     await store.close();
   });
 });
@@ -151,7 +163,7 @@ test("DeltaLayer.open() refuses a layer whose index is damaged", async () => {
       () => store.timeline("m1"),
       (err: unknown) => {
         assert.ok(err instanceof CorruptionError);
-        assert.match(err.message, /index checksum mismatch/);
+        assert.match(err.message, /Damaged layer index .*\.idx: checksum mismatch/);
         return true;
       },
     );
@@ -212,21 +224,36 @@ test("LayeredTimeline.open() completes or discards a roll interrupted between it
     );
     await check(afterManifest, 1);
 
-    // Crash after the layer was written, before the manifest: open deletes the unnamed layer and rolls again.
+    // Crash after the layer's files were named, before the manifest: open deletes the unnamed
+    // layer files (the data file only loses its second name) and rolls again.
     const beforeManifest = join(dir, "before-manifest");
     await cp(root, beforeManifest, { recursive: true });
     const tl2 = join(beforeManifest, "timelines", "m1");
     await copyFile(join(dir, "segment1.keep"), join(tl2, "journal-0000000000000001.log"));
     await copyFile(join(dir, "manifest.before"), join(tl2, "manifest.json"));
-    await writeFile(join(tl2, `${layer}.tmp`), "half a layer");
     await check(beforeManifest, 1);
     assert.deepEqual(await layersOf(beforeManifest), [layer]);
+
+    // Crash while the index was being written, before anything was named.
+    const duringIndex = join(dir, "during-index");
+    await cp(root, duringIndex, { recursive: true });
+    const tl3 = join(duringIndex, "timelines", "m1");
+    await copyFile(join(dir, "segment1.keep"), join(tl3, "journal-0000000000000001.log"));
+    await copyFile(join(dir, "manifest.before"), join(tl3, "manifest.json"));
+    await rm(join(tl3, layer));
+    await rm(join(tl3, layer.replace(/\.idx$/, ".seg")));
+    await writeFile(join(tl3, `${layer}.tmp`), "half an index");
+    await check(duringIndex, 1);
+    assert.deepEqual(await layersOf(duringIndex), [layer]);
   });
 });
 
-test("writeDeltaLayer() rolls layers spanning several 4 MiB chunks exactly", async () => {
+test("Rolls and compaction handle layers of many frames and 4 MiB chunks exactly", async () => {
   await withTempDir(async (dir) => {
-    const store = await LayeredStore.open(dir, { rollThresholdBytes: 6 * MiB });
+    const store = await LayeredStore.open(dir, {
+      rollThresholdBytes: 6 * MiB,
+      compaction: { maxLayers: 1, fanIn: 64, garbageRatio: 0 },
+    });
     const size = 32 * MiB;
     const t = (await store.createTimeline("m1", [{ id: "disk0", sizeBytes: size }])) as LayeredTimeline;
     const model = new DiskModel([size]);
@@ -247,13 +274,20 @@ test("writeDeltaLayer() rolls layers spanning several 4 MiB chunks exactly", asy
     }
     await t.settled();
     assert.ok(t.stats().layers >= 1);
-    for (const seq of [10, 25, 40]) {
-      const expected = model.at(0, seq);
-      for (let offset = 0; offset < size; offset += 4 * MiB) {
-        const got = await t.read(0, offset, 4 * MiB, seq);
-        assert.ok(got.equals(expected.subarray(offset, offset + 4 * MiB)), `seq ${seq} offset ${offset}`);
+    const check = async (): Promise<void> => {
+      for (const seq of [10, 25, 40]) {
+        const expected = model.at(0, seq);
+        for (let offset = 0; offset < size; offset += 4 * MiB) {
+          const got = await t.read(0, offset, 4 * MiB, seq);
+          assert.ok(got.equals(expected.subarray(offset, offset + 4 * MiB)), `seq ${seq} offset ${offset}`);
+        }
       }
-    }
+    };
+    await check();
+    // Everything into one packed (zstd) layer, read the same way.
+    await t.compact();
+    assert.equal(t.stats().layers, 1);
+    await check();
     await store.close();
   });
 });

@@ -65,3 +65,14 @@ export async function readExactAt(
 export function seqName(seq: number): string {
   return String(seq).padStart(16, "0");
 }
+
+/** A RandomReader (read-plan.ts) over an open local file; closing it closes the handle. */
+export function handleReader(
+  handle: FileHandle,
+  path: string,
+): { read(target: Buffer, position: number): Promise<void>; close(): Promise<void> } {
+  return {
+    read: (target, position) => readExactAt(handle, target, position, path),
+    close: () => handle.close(),
+  };
+}

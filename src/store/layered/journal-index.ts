@@ -1,12 +1,13 @@
 /**
  * The in-memory index of the journal records not yet rolled into a layer, so that reads
  * and changedRanges see every durable write. One small entry per extent (not per block:
- * a zero extent can cover a whole disk), bucketed by 1 MiB region of the disk so a read
- * only looks at the extents near it; extents spanning more than 16 regions sit in a short
- * list every read checks. Its size is bounded by the roll threshold (each extent costs at
- * least a 24-byte descriptor in the journal).
+ * a zero extent can cover a whole disk), with the byte ends of its frames in a typed array,
+ * bucketed by 1 MiB region of the disk so a read only looks at the extents near it; extents
+ * spanning more than 16 regions sit in a short list every read checks. Its size is bounded
+ * by the roll threshold (each extent costs at least a 24-byte descriptor in the journal).
  */
 import { BLOCK_SIZE } from "../staging-store.js";
+import { BLOCKS_PER_FRAME } from "./frame-context.js";
 import type { FileRef, ReadPlan } from "./read-plan.js";
 
 const REGION_BLOCKS = 256; // 256 blocks of 4 KiB = 1 MiB
@@ -21,12 +22,21 @@ export interface JournalEntry {
   /** Block range [start, end). */
   readonly start: number;
   readonly end: number;
-  readonly zero: boolean;
   readonly file: FileRef;
-  /** File offset of the data of block `start` (unused for zero extents). */
+  /** File offset of the extent's first frame (unused for zero extents). */
   readonly filePos: number;
-  /** XXH64 of each block of a data extent; empty for a zero extent. */
-  readonly sums: BigUint64Array;
+  /**
+   * Data extent: byte end of each frame relative to `filePos`; frame k holds blocks
+   * `start + 16k ..`. Zero extent: undefined.
+   */
+  readonly frameEnds: Uint32Array | undefined;
+}
+
+/** Byte offset (from filePos) and length of frame `k` of a data entry. */
+export function frameSpan(entry: JournalEntry, k: number): { at: number; length: number } {
+  const ends = entry.frameEnds as Uint32Array;
+  const at = k === 0 ? 0 : (ends[k - 1] ?? 0);
+  return { at, length: (ends[k] ?? 0) - at };
 }
 
 interface DiskIndex {
@@ -47,16 +57,15 @@ export class JournalIndex {
     return Array.from({ length: count }, () => ({ buckets: new Map<number, JournalEntry[]>(), wide: [] }));
   }
 
-  /** Indexes one durable extent; `offset` and `length` in bytes, `filePos` where its data starts. */
+  /** Indexes one durable extent; `offset` and `length` in bytes, `filePos` where its first frame starts. */
   addExtent(
     seq: number,
     disk: number,
     offset: number,
     length: number,
-    zero: boolean,
     file: FileRef,
     filePos: number,
-    sums: BigUint64Array,
+    frameEnds: Uint32Array | undefined,
   ): void {
     const start = offset / BLOCK_SIZE;
     const entry: JournalEntry = {
@@ -65,10 +74,9 @@ export class JournalIndex {
       disk,
       start,
       end: start + length / BLOCK_SIZE,
-      zero,
       file,
       filePos,
-      sums,
+      frameEnds,
     };
     this.entries.push(entry);
     this.insert(entry);
@@ -90,7 +98,7 @@ export class JournalIndex {
     }
   }
 
-  /** Entries recorded in `file` (a sealed segment about to be rolled), in append order. */
+  /** Entries recorded in `file` (a sealed segment about to be rolled), in append (and file) order. */
   entriesOf(file: FileRef): JournalEntry[] {
     return this.entries.filter((e) => e.file === file);
   }
@@ -124,15 +132,25 @@ export class JournalIndex {
       previous = e.ord;
       const lo = Math.max(e.start, first);
       const hi = Math.min(e.end, end);
-      for (let b = lo; b < hi; b++) {
-        const i = b - first;
-        if (plan.filled[i]) continue;
-        if (e.zero) plan.fillZero(i);
-        else {
-          plan.fillFrom(i, e.file, e.filePos + (b - e.start) * BLOCK_SIZE, e.seq, {
-            sums: e.sums,
-            sumsIndex: b - e.start,
-          });
+      const ends = e.frameEnds;
+      if (ends === undefined) {
+        for (let b = lo; b < hi; b++) if (!plan.filled[b - first]) plan.fillZero(b - first);
+      } else {
+        for (
+          let k = Math.floor((lo - e.start) / BLOCKS_PER_FRAME);
+          e.start + k * BLOCKS_PER_FRAME < hi;
+          k++
+        ) {
+          const frameFirst = e.start + k * BLOCKS_PER_FRAME;
+          const frameCount = Math.min(BLOCKS_PER_FRAME, e.end - frameFirst);
+          const at = k === 0 ? 0 : (ends[k - 1] ?? 0);
+          const length = (ends[k] ?? 0) - at;
+          const bEnd = Math.min(frameFirst + frameCount, hi);
+          for (let b = Math.max(frameFirst, lo); b < bEnd; b++) {
+            const i = b - first;
+            if (plan.filled[i]) continue;
+            plan.fillFrom(i, e.file, e.filePos + at, b - frameFirst, length, frameFirst, frameCount, e.seq);
+          }
         }
       }
       if (plan.remaining === 0) return;

@@ -9,8 +9,9 @@ import { LayeredStore } from "./layered-store.js";
 import { pattern, withTempDir } from "./test-support.js";
 
 const MiB = 1024 * 1024;
-/** Size of a record holding one data extent of `blocks` blocks. */
-const recordSize = (blocks: number): number => HEADER_SIZE + 24 + blocks * BLOCK_SIZE;
+/** Size of a record holding one data extent of `blocks` blocks, unencrypted: frames of 16 blocks, 18 bytes of overhead each. */
+const recordSize = (blocks: number): number =>
+  HEADER_SIZE + 24 + Math.ceil(blocks / 16) * 18 + blocks * BLOCK_SIZE;
 
 /** Three separately acknowledged batches of 2 blocks each; returns the journal path and data. */
 async function threeBatches(dir: string): Promise<{ journal: string; data: Buffer[] }> {

@@ -1,22 +1,21 @@
 /**
  * The journal of one timeline: append-only segment files of write-batch records with
  * group commit, replay and torn-tail repair at open, and sealing of a full segment so the
- * timeline can roll it into a delta layer in the background. Every invariant it keeps is
+ * timeline can roll it into an L0 layer in the background. Every invariant it keeps is
  * in docs/store-format.md ("Write ordering invariants", "Opening and crash recovery").
  */
-import { open, readdir, rm, unlink } from "node:fs/promises";
+import { open, readdir, rm, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { xxh64 } from "@node-rs/xxhash";
 import { CorruptionError, errorMessage } from "../../common/errors.js";
 import { BLOCK_SIZE, type DiskSpec } from "../staging-store.js";
-import { fsyncDir, readExactAt, seqName, writeAllAt } from "./fs-util.js";
+import type { FrameContext } from "./frame-context.js";
+import { fsyncDir, handleReader, readExactAt, seqName, writeAllAt } from "./fs-util.js";
 import { JournalIndex } from "./journal-index.js";
 import {
   DESCRIPTOR_SIZE,
   HEADER_SIZE,
-  KIND_DATA,
   RECORD_MAGIC,
-  blockChecksums,
   decodeBody,
   decodeHeader,
   encodeHeader,
@@ -28,6 +27,9 @@ const SEGMENT_PATTERN = /^journal-(\d{16})\.log$/;
 
 export interface Segment {
   readonly firstSeq: number;
+  readonly path: string;
+  readonly handle: FileHandle;
+  /** The segment for reads; closing it closes `handle`. */
   readonly file: FileRef;
   /** Bytes of complete, synced records. */
   size: number;
@@ -50,6 +52,20 @@ export interface JournalOptions {
   readonly onSealed: () => void;
   /** Resolves when the current roll is done; appends wait for it when the journal is far over threshold. */
   readonly rollSettled: () => Promise<void>;
+  /** Opens the frames of this timeline's records (reads); records are sealed before they get here. */
+  readonly frames: FrameContext;
+}
+
+/** What the manifest says about the seqs before and in the journal. */
+export interface JournalStart {
+  /** Seqs up to this one are in layers (or are the base). */
+  readonly flushedSeq: number;
+  readonly flushedTag: number | undefined;
+  /**
+   * Newest seq known to have been acknowledged (the newest PIT's): a damaged record at or
+   * below it is never taken for a torn tail.
+   */
+  readonly acknowledgedSeq: number;
 }
 
 export class Journal {
@@ -92,10 +108,10 @@ export class Journal {
   static async open(
     dir: string,
     disks: readonly DiskSpec[],
-    flushedSeq: number,
-    flushedTag: number | undefined,
+    start: JournalStart,
     options: JournalOptions,
   ): Promise<Journal> {
+    const { flushedSeq, flushedTag } = start;
     const names = (await readdir(dir))
       .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
       .filter((n) => n.match !== null)
@@ -117,10 +133,18 @@ export class Journal {
         );
       }
       const handle = await open(path, "r+");
-      const segment: Segment = { firstSeq, file: new FileRef(path, handle), size: 0, lastSeq, lastTag };
+      const file = new FileRef(path, handleReader(handle, path), options.frames);
+      const segment: Segment = { firstSeq, path, handle, file, size: 0, lastSeq, lastTag };
       segments.push(segment);
       try {
-        await replaySegment(segment, flushedSeq, disks, index, i === names.length - 1);
+        await replaySegment(
+          segment,
+          start,
+          disks,
+          index,
+          i === names.length - 1,
+          options.frames.codec.encrypted,
+        );
       } catch (err) {
         for (const s of segments) await s.file.retire();
         throw err;
@@ -130,7 +154,7 @@ export class Journal {
     }
     let active = segments.pop();
     if (active === undefined) {
-      active = await createSegment(dir, lastSeq, lastTag);
+      active = await createSegment(dir, lastSeq, lastTag, options.frames);
     }
     const journal = new Journal(dir, active, options, index);
     journal.sealed.push(...segments);
@@ -167,7 +191,7 @@ export class Journal {
         await this.options.rollSettled().catch(() => undefined);
       }
       const group: Pending[] = [];
-      for (const p of this.pending.splice(0)) {
+      for (const p of this.pending.splice(0, groupSize(this.pending))) {
         if (p.signal?.aborted) p.reject(p.signal.reason);
         else group.push(p);
       }
@@ -178,7 +202,7 @@ export class Journal {
 
   private async writeGroup(group: readonly Pending[]): Promise<void> {
     const segment = this.active;
-    const handle = segment.file.handle;
+    const handle = segment.handle;
     const start = segment.size;
     const firstSeq = segment.lastSeq + 1;
     const buffers: Buffer[] = [];
@@ -201,7 +225,7 @@ export class Journal {
       } catch {
         this.needsTruncate = true;
       }
-      const failure = new Error(`Cannot append to journal ${segment.file.path}: ${errorMessage(err)}`, {
+      const failure = new Error(`Cannot append to journal ${segment.path}: ${errorMessage(err)}`, {
         cause: err,
       });
       for (const p of group) p.reject(failure);
@@ -223,13 +247,12 @@ export class Journal {
   /** Adds a written batch's extents to the index; returns the file position after its body. */
   private indexBatch(batch: EncodedBatch, seq: number, file: FileRef, bodyPos: number): number {
     let pos = bodyPos;
-    batch.extents.forEach((extent, i) => {
+    for (const extent of batch.extents) {
       pos += DESCRIPTOR_SIZE;
-      const zero = extent.kind === "zero";
-      const sums = batch.blockSums[i] ?? new BigUint64Array(0);
-      this.index.addExtent(seq, extent.disk, extent.offset, extent.length, zero, file, pos, sums);
-      if (!zero) pos += extent.length;
-    });
+      this.index.addExtent(seq, extent.disk, extent.offset, extent.length, file, pos, extent.frameEnds);
+      const ends = extent.frameEnds;
+      if (ends !== undefined) pos += ends[ends.length - 1] ?? 0;
+    }
     return pos;
   }
 
@@ -243,7 +266,7 @@ export class Journal {
     if (this.active.size < this.options.rollThresholdBytes) return;
     let next: Segment;
     try {
-      next = await createSegment(this.dir, this.active.lastSeq, this.active.lastTag);
+      next = await createSegment(this.dir, this.active.lastSeq, this.active.lastTag, this.options.frames);
     } catch {
       return; // e.g. ENOSPC: keep appending to the active segment; the next group tries again.
     }
@@ -258,7 +281,7 @@ export class Journal {
     if (i >= 0) this.sealed.splice(i, 1);
     this.index.removeFile(segment.file);
     await segment.file.retire();
-    await unlink(segment.file.path);
+    await unlink(segment.path);
     await fsyncDir(this.dir);
   }
 
@@ -275,7 +298,32 @@ export class Journal {
   }
 }
 
-async function createSegment(dir: string, lastSeq: number, lastTag: number | undefined): Promise<Segment> {
+/** A group of at least this many bytes leaves the rest of the queue to the next group. */
+const GROUP_SPLIT_BYTES = 1024 * 1024;
+
+/**
+ * How many queued batches the next group takes: all of them, unless they hold more than
+ * 1 MiB, then about half (at least 1 MiB). Writers that wait for their acknowledgement
+ * before sending more would otherwise all sit in one group, and sealing their next batches
+ * (CPU) and writing the group (I/O) would take turns; split, the first half's writers seal
+ * while the second half is being written.
+ */
+function groupSize(pending: readonly Pending[]): number {
+  let total = 0;
+  for (const p of pending) total += p.batch.bodyLength;
+  const target = Math.max(GROUP_SPLIT_BYTES, total / 2);
+  let bytes = 0;
+  let n = 0;
+  while (n < pending.length && bytes < target) bytes += (pending[n++] as Pending).batch.bodyLength;
+  return n;
+}
+
+async function createSegment(
+  dir: string,
+  lastSeq: number,
+  lastTag: number | undefined,
+  frames: FrameContext,
+): Promise<Segment> {
   const path = join(dir, `journal-${seqName(lastSeq + 1)}.log`);
   const handle = await open(path, "wx+");
   try {
@@ -286,18 +334,21 @@ async function createSegment(dir: string, lastSeq: number, lastTag: number | und
     await rm(path, { force: true });
     throw err;
   }
-  return { firstSeq: lastSeq + 1, file: new FileRef(path, handle), size: 0, lastSeq, lastTag };
+  const file = new FileRef(path, handleReader(handle, path), frames);
+  return { firstSeq: lastSeq + 1, path, handle, file, size: 0, lastSeq, lastTag };
 }
 
 /** Replays one segment into the index; see "Opening and crash recovery" step 4. */
 async function replaySegment(
   segment: Segment,
-  flushedSeq: number,
+  start: JournalStart,
   disks: readonly DiskSpec[],
   index: JournalIndex,
   isLast: boolean,
+  encrypted: boolean,
 ): Promise<void> {
-  const { handle, path } = segment.file;
+  const { handle, path } = segment;
+  const { flushedSeq } = start;
   const { size } = await handle.stat();
   let pos = 0;
   let expected = segment.firstSeq;
@@ -313,7 +364,7 @@ async function replaySegment(
       const body = Buffer.alloc(h.bodyLength);
       await readExactAt(handle, body, pos + HEADER_SIZE, path);
       if (xxh64(body) !== h.bodyChecksum) return "record body checksum mismatch";
-      const extents = decodeBody(body, h.extentCount);
+      const extents = decodeBody(body, h.extentCount, encrypted);
       if (extents === undefined) return "record body does not decode";
       for (const e of extents) {
         const disk = disks[e.disk];
@@ -324,12 +375,8 @@ async function replaySegment(
       }
       if (h.seq > flushedSeq) {
         for (const e of extents) {
-          const zero = e.kind !== KIND_DATA;
-          const sums = zero
-            ? new BigUint64Array(0)
-            : blockChecksums(body.subarray(e.dataOffset, e.dataOffset + e.length));
           const filePos = pos + HEADER_SIZE + e.dataOffset;
-          index.addExtent(h.seq, e.disk, e.offset, e.length, zero, segment.file, filePos, sums);
+          index.addExtent(h.seq, e.disk, e.offset, e.length, segment.file, filePos, e.frameEnds);
         }
       }
       segment.lastSeq = h.seq;
@@ -341,6 +388,13 @@ async function replaySegment(
     if (problem === undefined) continue;
     const where = `${path} at offset ${pos} (seq ${expected})`;
     if (!isLast) throw new CorruptionError(`Damaged record in sealed journal segment ${where}: ${problem}`);
+    if (expected <= start.acknowledgedSeq) {
+      throw new CorruptionError(
+        `Damaged acknowledged record in journal ${where}: ${problem}; a PIT was cut at seq ` +
+          `${start.acknowledgedSeq}, so it is not a torn tail. Refusing to drop acknowledged data: ` +
+          "resync the disk or drop the timeline",
+      );
+    }
     await checkTornTail(segment, pos, expected, size, where, problem);
     await handle.truncate(pos);
     await handle.sync();
@@ -363,7 +417,7 @@ async function checkTornTail(
   problem: string,
 ): Promise<void> {
   const rest = Buffer.alloc(size - pos);
-  await readExactAt(segment.file.handle, rest, pos, segment.file.path);
+  await readExactAt(segment.handle, rest, pos, segment.path);
   const magic = Buffer.alloc(4);
   magic.writeUInt32LE(RECORD_MAGIC, 0);
   for (let at = rest.indexOf(magic, 1); at >= 0; at = rest.indexOf(magic, at + 1)) {

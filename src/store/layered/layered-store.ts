@@ -10,10 +10,25 @@ import { mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileDurably } from "../../common/durable-file.js";
 import { CorruptionError, UserError, errorMessage } from "../../common/errors.js";
-import type { BranchBase, DiskSpec, StagingStore, Timeline, TimelineInfo } from "../staging-store.js";
+import type { Compression } from "../codec/block-codec.js";
+import type {
+  BranchBase,
+  CreateTimelineOptions,
+  DiskSpec,
+  StagingStore,
+  Timeline,
+  TimelineInfo,
+} from "../staging-store.js";
+import type { ObjectStore } from "../object-store/object-store.js";
 import { fsyncDir } from "./fs-util.js";
+import { ObjectStoreLayerFiles } from "./object-store-layer-files.js";
 import type { CompactionPolicy } from "./compaction-plan.js";
-import { LayeredTimeline, type TimelineOptions } from "./layered-timeline.js";
+import {
+  LayeredTimeline,
+  type DataKeyProvider,
+  type TimelineOptions,
+  type TimelineSealing,
+} from "./layered-timeline.js";
 import { readManifest } from "./manifest.js";
 import { checkSeq, validateDisks } from "./validate.js";
 
@@ -22,10 +37,27 @@ export interface LayeredStoreOptions {
   readonly rollThresholdBytes?: number;
   /** When background compaction merges and rewrites layers (compaction-plan.ts). */
   readonly compaction?: CompactionPolicy;
+  /**
+   * Encryption at rest: every timeline created gets the data key of its `keyScope` (its
+   * project) and seals every frame with it (AES-256-GCM); timelines that name a key are
+   * reopened with `keyById`. Without a key ring frames carry an XXH64 only (not encrypted,
+   * not authenticated), and timelines that name a key cannot be opened.
+   */
+  readonly keyRing?: DataKeyProvider;
+  /** Compression compaction applies to new timelines' packed layers (default "zstd"); journal frames are never compressed. */
+  readonly compression?: Compression;
+  /**
+   * Where layer files (data and index) live, as objects `timelines/<id>/<name>`; default:
+   * each timeline's directory. Journals and manifests stay under `dir` either way. The
+   * caller owns the object store (and closes it after the layered store).
+   */
+  readonly layerStore?: ObjectStore;
 }
 
 const STORE_FILE = "store.json";
 const STORE_FORMAT = "lifeboat-layered-store";
+const STORE_VERSION = 2;
+const COMPRESSIONS: readonly Compression[] = ["none", "lz4", "zstd"];
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const DEFAULT_ROLL_THRESHOLD = 64 * 1024 * 1024;
 
@@ -46,6 +78,7 @@ export class LayeredStore implements StagingStore {
   private constructor(
     readonly dir: string,
     private readonly timelineOptions: TimelineOptions,
+    private readonly compression: Compression,
   ) {}
 
   private get timelinesDir(): string {
@@ -57,10 +90,20 @@ export class LayeredStore implements StagingStore {
     if (!Number.isSafeInteger(threshold) || threshold <= 0) {
       throw new UserError(`Roll threshold ${threshold} is not a positive integer number of bytes`);
     }
-    const store = new LayeredStore(dir, {
-      rollThresholdBytes: threshold,
-      ...(options?.compaction === undefined ? {} : { compaction: options.compaction }),
-    });
+    const compression = options?.compression ?? "zstd";
+    if (!COMPRESSIONS.includes(compression)) {
+      throw new UserError(`Unknown compression ${JSON.stringify(compression)}: expected none, lz4 or zstd`);
+    }
+    const store = new LayeredStore(
+      dir,
+      {
+        rollThresholdBytes: threshold,
+        ...(options?.compaction === undefined ? {} : { compaction: options.compaction }),
+        ...(options?.keyRing === undefined ? {} : { keyRing: options.keyRing }),
+        ...(options?.layerStore === undefined ? {} : { layerStore: options.layerStore }),
+      },
+      compression,
+    );
     await mkdir(store.timelinesDir, { recursive: true });
     await fsyncDir(dir);
     await store.checkStoreFile();
@@ -83,12 +126,15 @@ export class LayeredStore implements StagingStore {
           error:
             err instanceof CorruptionError
               ? new CorruptionError(message, { cause: err })
-              : new Error(message, { cause: err }),
+              : err instanceof UserError
+                ? new UserError(message, err.status, { cause: err })
+                : new Error(message, { cause: err }),
           info,
         });
       }
     }
     await store.wireParents();
+    await store.removeOrphanLayers(signal);
     return store;
   }
 
@@ -98,7 +144,7 @@ export class LayeredStore implements StagingStore {
     try {
       text = await readFile(path, "utf8");
     } catch {
-      await writeFileDurably(path, JSON.stringify({ format: STORE_FORMAT, version: 1 }) + "\n");
+      await writeFileDurably(path, JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION }) + "\n");
       return;
     }
     let parsed: { format?: unknown; version?: unknown } | undefined;
@@ -107,8 +153,26 @@ export class LayeredStore implements StagingStore {
     } catch {
       parsed = undefined;
     }
-    if (parsed?.format !== STORE_FORMAT || parsed.version !== 1) {
-      throw new CorruptionError(`Not a version 1 layered store: ${path} says ${text.trim()}`);
+    if (parsed?.format === STORE_FORMAT && parsed.version === 1) {
+      throw new UserError(
+        `${this.dir} is a version 1 layered store, which this version cannot read (there is no upgrade): ` +
+          "move it aside and let replication resync into a new store",
+        409,
+      );
+    }
+    if (parsed?.format !== STORE_FORMAT || parsed.version !== STORE_VERSION) {
+      throw new CorruptionError(`Not a version ${STORE_VERSION} layered store: ${path} says ${text.trim()}`);
+    }
+  }
+
+  /** Deletes the layer objects of timelines that no longer exist (a drop that crashed before deleting them). */
+  private async removeOrphanLayers(signal?: AbortSignal): Promise<void> {
+    const objects = this.timelineOptions.layerStore;
+    if (objects === undefined) return;
+    const ids = new Set((await objects.list("timelines/", signal)).map((o) => o.key.split("/")[1] ?? ""));
+    for (const id of ids) {
+      if (!this.has(id))
+        await new ObjectStoreLayerFiles(objects, ObjectStoreLayerFiles.prefixOf(id)).deleteAll(signal);
     }
   }
 
@@ -140,13 +204,25 @@ export class LayeredStore implements StagingStore {
     }
   }
 
-  createTimeline(id: string, disks: readonly DiskSpec[]): Promise<Timeline> {
+  createTimeline(id: string, disks: readonly DiskSpec[], options?: CreateTimelineOptions): Promise<Timeline> {
     return this.exclusive(async () => {
       checkId(id);
       validateDisks(disks);
       this.checkFree(id);
       const copy = disks.map((d) => ({ id: d.id, sizeBytes: d.sizeBytes }));
-      return this.build(infoOf(id, copy, Date.now(), undefined), undefined);
+      const keyRing = this.timelineOptions.keyRing;
+      let keyId: string | undefined;
+      if (keyRing !== undefined) {
+        const scope = options?.keyScope;
+        if (scope === undefined) {
+          throw new UserError(
+            `Timeline ${id} needs a keyScope (its project): this store encrypts every timeline with its project's key`,
+          );
+        }
+        keyId = (await keyRing.dataKey(scope)).id;
+      }
+      const sealing = { keyId, compression: this.compression };
+      return this.build(infoOf(id, copy, Date.now(), undefined), undefined, sealing);
     });
   }
 
@@ -159,7 +235,7 @@ export class LayeredStore implements StagingStore {
       const info = infoOf(id, parent.info.disks, Date.now(), { timeline: base.timeline, seq: base.seq });
       const release = parent.pin(base.seq);
       try {
-        const branch = await this.build(info, parent);
+        const branch = await this.build(info, parent, parent.sealing);
         this.basePins.set(id, release);
         return branch;
       } catch (err) {
@@ -170,12 +246,16 @@ export class LayeredStore implements StagingStore {
   }
 
   /** Invariant 8: build the directory aside, rename it into place, fsync the parent directory. */
-  private async build(info: TimelineInfo, parent: LayeredTimeline | undefined): Promise<Timeline> {
+  private async build(
+    info: TimelineInfo,
+    parent: LayeredTimeline | undefined,
+    sealing: TimelineSealing,
+  ): Promise<Timeline> {
     const tmp = join(this.timelinesDir, `.creating-${info.id}-${randomBytes(4).toString("hex")}`);
     const final = join(this.timelinesDir, info.id);
     try {
       await mkdir(tmp);
-      await LayeredTimeline.initialize(tmp, info);
+      await LayeredTimeline.initialize(tmp, info, sealing);
       await rename(tmp, final);
       await fsyncDir(this.timelinesDir);
     } catch (err) {
@@ -232,6 +312,11 @@ export class LayeredStore implements StagingStore {
       await rename(join(this.timelinesDir, id), doomed);
       await fsyncDir(this.timelinesDir);
       await rm(doomed, { recursive: true, force: true });
+      // Layer objects go last: a crash before this leaves them unnamed, removed at the next open.
+      const objects = this.timelineOptions.layerStore;
+      if (objects !== undefined) {
+        await new ObjectStoreLayerFiles(objects, ObjectStoreLayerFiles.prefixOf(id)).deleteAll();
+      }
     });
   }
 

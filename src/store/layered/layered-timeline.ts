@@ -1,13 +1,17 @@
 /**
  * One timeline of the layered store: its journal (durable appends, group commit), its
- * immutable delta layers, its manifest (layers, flushed seq, PITs, branch base) and the
- * background roll that turns a sealed journal segment into a layer. Reads resolve each
- * block through journal, layers newest first, then the parent at the base seq.
+ * immutable layers, its manifest (layers, flushed seq, PITs, branch base, key id) and the
+ * background roll that turns a sealed journal segment into an L0 layer by writing its index
+ * (the segment becomes the layer's data file), and compaction into packed layers. Reads
+ * resolve each block through journal, layers newest first, then the parent at the base seq.
  */
-import { randomBytes } from "node:crypto";
-import { readdir, rm } from "node:fs/promises";
+import { open, readdir, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { basename, join } from "node:path";
 import { CorruptionError, UserError } from "../../common/errors.js";
+import type { Compression } from "../codec/block-codec.js";
+import type { DataKey } from "../codec/data-key.js";
+import { createFrameCodec } from "../codec/frame-codec.js";
 import {
   BLOCK_SIZE,
   type AppendOptions,
@@ -19,25 +23,53 @@ import {
 } from "../staging-store.js";
 import { DEFAULT_COMPACTION_POLICY, chooseCompaction, type CompactionPolicy } from "./compaction-plan.js";
 import { DeltaLayer } from "./delta-layer.js";
-import { writeDeltaLayer } from "./delta-layer-writer.js";
+import { FrameContext } from "./frame-context.js";
 import type { GcLimits } from "./gc-limits.js";
-import { seqName } from "./fs-util.js";
+import { seqName, writeAllAt } from "./fs-util.js";
 import { Journal, type Segment } from "./journal.js";
-import type { JournalEntry } from "./journal-index.js";
 import { DESCRIPTOR_SIZE, MAX_BODY_LENGTH, encodeBatch } from "./journal-record.js";
-import { readManifest, writeManifest, type Manifest } from "./manifest.js";
+import { buildL0Index } from "./l0-index.js";
+import type { LayerFiles } from "./layer-files.js";
+import { LocalLayerFiles } from "./local-layer-files.js";
+import { ObjectStoreLayerFiles } from "./object-store-layer-files.js";
+import type { ObjectStore } from "../object-store/object-store.js";
+import { MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.js";
+import { writePackedLayer } from "./packed-layer-writer.js";
 import { ReadPlan } from "./read-plan.js";
 import { checkDiskRange, checkSeq, validateExtents } from "./validate.js";
 
-const LAYER_PATTERN = /^layer-\d{16}-\d{16}(-[0-9a-f]{8})?\.dlt(\.tmp)?$/;
+/** Layer data and index files, and their temporary names while being written. */
+const LAYER_PATTERN = /^layer-\d{16}-\d{16}(-[0-9a-f]{8})?\.(seg|pack|idx)(\.tmp)?$/;
 /** Largest single read; callers read big disks in 1-4 MiB pieces. */
 const MAX_READ_BYTES = 256 * 1024 * 1024;
 /** After a failed roll, wait this long before trying again. */
 const ROLL_RETRY_MS = 1000;
+/** A timeline that received this many bytes within about a second is busy ingesting: background compaction waits. */
+const INGEST_BUSY_BYTES = 2 * 1024 * 1024;
+const INGEST_BUCKET_MS = 1000;
+const YIELD_POLL_MS = 100;
+
+/** Finds data keys: KeyRing (codec/key-ring.ts) is one. */
+export interface DataKeyProvider {
+  /** The current key of a key scope (a project), created on first use. */
+  dataKey(scope: string, signal?: AbortSignal): Promise<DataKey>;
+  /** A key by the id a manifest recorded. */
+  keyById(id: string, signal?: AbortSignal): Promise<DataKey>;
+}
 
 export interface TimelineOptions {
   readonly rollThresholdBytes: number;
   readonly compaction?: CompactionPolicy;
+  /** Needed to open a timeline whose manifest names a data key. */
+  readonly keyRing?: DataKeyProvider;
+  /** Where layer files live; default: the timeline's directory. */
+  readonly layerStore?: ObjectStore;
+}
+
+/** How a new timeline seals its frames; recorded in its manifest. */
+export interface TimelineSealing {
+  readonly keyId: string | undefined;
+  readonly compression: Compression;
 }
 
 export interface CompactionResult {
@@ -57,6 +89,9 @@ export class LayeredTimeline implements Timeline {
   private journal!: Journal;
   /** Newest first. */
   private layers: DeltaLayer[] = [];
+  /** Index bytes the rolls of this process wrote (the whole write cost of a roll). */
+  private rollIndexBytes = 0;
+  private rollHolds = 0;
   private manifestQueue: Promise<void> = Promise.resolve();
   private rolling: Promise<void> | undefined;
   private lastRollFailure = 0;
@@ -69,11 +104,20 @@ export class LayeredTimeline implements Timeline {
   lastCompactionError: Error | undefined;
   private lastCompactionFailure = 0;
   private compacted = { layersIn: 0, layersOut: 0, freedBytes: 0 };
+  /** Bytes appended in the current and the previous one-second bucket (compaction yields to ingest). */
+  private ingest = { start: 0, bytes: 0, previous: 0 };
+  /** compact() calls waiting: compaction does not yield to ingest meanwhile. */
+  private urgentCompactions = 0;
 
   private constructor(
     readonly dir: string,
     private manifest: Manifest,
     private readonly compactionPolicy: CompactionPolicy,
+    /** Seals journal records (no compression: the fast path) and opens every frame. */
+    private readonly frames: FrameContext,
+    /** Seals packed layers (compression, same key). */
+    private readonly packFrames: FrameContext,
+    private readonly files: LayerFiles,
   ) {
     this.info = {
       id: manifest.id,
@@ -89,28 +133,54 @@ export class LayeredTimeline implements Timeline {
     if (manifest.id !== basename(dir)) {
       throw new CorruptionError(`Manifest in ${dir} belongs to timeline ${manifest.id}`);
     }
-    const timeline = new LayeredTimeline(dir, manifest, options.compaction ?? DEFAULT_COMPACTION_POLICY);
-    const named = new Set(manifest.layers.map((l) => l.file));
+    const key = await keyOf(manifest, options.keyRing);
+    const codec = (compression: Compression): FrameContext =>
+      new FrameContext(manifest.id, createFrameCodec({ compression, ...(key === undefined ? {} : { key }) }));
+    const files =
+      options.layerStore === undefined
+        ? new LocalLayerFiles(dir)
+        : new ObjectStoreLayerFiles(options.layerStore, ObjectStoreLayerFiles.prefixOf(manifest.id));
+    const timeline = new LayeredTimeline(
+      dir,
+      manifest,
+      options.compaction ?? DEFAULT_COMPACTION_POLICY,
+      codec("none"),
+      codec(manifest.compression),
+      files,
+    );
+    const named = new Set(manifest.layers.flatMap((l) => [l.data, l.index]));
     for (const name of await readdir(dir)) {
-      // A roll that crashed before its manifest replace leaves an unnamed layer: it holds nothing we need.
-      if (LAYER_PATTERN.test(name) && !named.has(name)) await rm(join(dir, name), { force: true });
+      // A roll or compaction that crashed before its manifest replace leaves unnamed files, and
+      // one that crashed after it leaves the replaced layers unnamed: nothing needs them. An
+      // unnamed L0 data file may be a second name of a journal segment: only that name goes.
+      if (name.endsWith(".tmp") && LAYER_PATTERN.test(name)) await rm(join(dir, name), { force: true });
+    }
+    for (const name of await files.list()) {
+      if (LAYER_PATTERN.test(name) && !name.endsWith(".tmp") && !named.has(name)) await files.delete(name);
     }
     checkLayerTiling(dir, manifest);
+    const diskBlocks = manifest.disks.map((d) => d.sizeBytes / BLOCK_SIZE);
     try {
       for (const ref of manifest.layers) {
+        const names = { data: ref.data, index: ref.index };
         timeline.layers.unshift(
-          await DeltaLayer.open(join(dir, ref.file), ref.fromSeq, ref.toSeq, manifest.disks.length),
+          await DeltaLayer.open(files, names, ref.fromSeq, ref.toSeq, diskBlocks, timeline.frames),
         );
       }
+      const newestPit = manifest.pits[manifest.pits.length - 1]?.seq ?? 0;
       timeline.journal = await Journal.open(
         dir,
         manifest.disks,
-        manifest.flushedSeq,
-        manifest.lastTag ?? undefined,
+        {
+          flushedSeq: manifest.flushedSeq,
+          flushedTag: manifest.lastTag ?? undefined,
+          acknowledgedSeq: Math.max(newestPit, manifest.flushedSeq),
+        },
         {
           rollThresholdBytes: options.rollThresholdBytes,
           onSealed: () => timeline.startRoll(),
           rollSettled: () => timeline.rolling ?? Promise.resolve(),
+          frames: timeline.frames,
         },
       );
     } catch (err) {
@@ -123,9 +193,9 @@ export class LayeredTimeline implements Timeline {
   }
 
   /** Writes the manifest of a new, empty timeline or branch into `dir`. */
-  static async initialize(dir: string, info: TimelineInfo): Promise<void> {
+  static async initialize(dir: string, info: TimelineInfo, sealing: TimelineSealing): Promise<void> {
     await writeManifest(dir, {
-      format: 1,
+      format: MANIFEST_FORMAT,
       id: info.id,
       createdAt: info.createdAt,
       disks: info.disks,
@@ -134,7 +204,14 @@ export class LayeredTimeline implements Timeline {
       lastTag: null,
       layers: [],
       pits: [],
+      ...(sealing.keyId === undefined ? {} : { keyId: sealing.keyId }),
+      compression: sealing.compression,
     });
+  }
+
+  /** How this timeline seals frames: a branch seals as its parent does. */
+  get sealing(): TimelineSealing {
+    return { keyId: this.manifest.keyId, compression: this.manifest.compression };
   }
 
   async append(extents: readonly Extent[], options?: AppendOptions, signal?: AbortSignal): Promise<number> {
@@ -147,7 +224,47 @@ export class LayeredTimeline implements Timeline {
     if (bodyLength > MAX_BODY_LENGTH) {
       throw new UserError(`Batch of ${bodyLength} bytes is too large: split it below 4 GiB`, 413);
     }
-    return await this.journal.append(encodeBatch(extents, tag), signal);
+    // Sealed now, while the previous group is being written and synced.
+    const batch = encodeBatch(extents, tag, this.frames);
+    if (batch.bodyLength > MAX_BODY_LENGTH) {
+      throw new UserError(
+        `Batch of ${batch.bodyLength} bytes once sealed is too large: split it below 4 GiB`,
+        413,
+      );
+    }
+    this.noteIngest(batch.bodyLength);
+    return await this.journal.append(batch, signal);
+  }
+
+  private noteIngest(bytes: number): void {
+    this.ingestBusy();
+    this.ingest.bytes += bytes;
+  }
+
+  /** True when about INGEST_BUSY_BYTES or more were appended in the last one to two seconds. */
+  private ingestBusy(): boolean {
+    const now = Date.now();
+    const age = now - this.ingest.start;
+    if (age >= INGEST_BUCKET_MS) {
+      this.ingest = { start: now, bytes: 0, previous: age < 2 * INGEST_BUCKET_MS ? this.ingest.bytes : 0 };
+    }
+    return this.ingest.bytes + this.ingest.previous >= INGEST_BUSY_BYTES;
+  }
+
+  /**
+   * Background compaction yields to heavy ingest, between chunks: it waits while the timeline
+   * is busy, unless a compact() call waits for it or the layers are over twice maxLayers.
+   * Compaction debt is paid when ingest slows down; reads meanwhile consult more layers.
+   */
+  private async yieldToIngest(): Promise<void> {
+    while (
+      !this.closed &&
+      this.urgentCompactions === 0 &&
+      this.layers.length <= 2 * this.compactionPolicy.maxLayers &&
+      this.ingestBusy()
+    ) {
+      await sleep(YIELD_POLL_MS, undefined, { signal: this.stopCompaction.signal });
+    }
   }
 
   lastSeq(): number {
@@ -323,20 +440,47 @@ export class LayeredTimeline implements Timeline {
   /** Runs compaction now, until the policy is met; resolves with what it did since open. */
   async compact(): Promise<CompactionResult> {
     this.checkOpen();
-    await this.settled();
-    this.startCompaction(true);
-    while (this.compacting !== undefined) await this.compacting;
+    this.urgentCompactions++;
+    try {
+      await this.settled();
+      this.startCompaction(true);
+      while (this.compacting !== undefined) await this.compacting;
+    } finally {
+      this.urgentCompactions--;
+    }
     if (this.lastCompactionError !== undefined) throw this.lastCompactionError;
     return { ...this.compacted };
   }
 
-  /** Counters for tests and metrics. */
-  stats(): { layers: number; groups: number; journalBytes: number; layerBytes: number } {
+  /** Counters for tests and metrics; `layerBytes` is what the layers take in storage (data and index files). */
+  stats(): {
+    layers: number;
+    groups: number;
+    journalBytes: number;
+    layerBytes: number;
+    rollIndexBytes: number;
+  } {
     return {
       layers: this.layers.length,
       groups: this.journal.groups,
       journalBytes: this.journal.bytes,
-      layerBytes: this.layers.reduce((n, l) => n + l.dataBytes, 0),
+      layerBytes: this.layers.reduce((n, l) => n + l.storedBytes, 0),
+      rollIndexBytes: this.rollIndexBytes,
+    };
+  }
+
+  /**
+   * Keeps sealed segments from being rolled until the returned release is called (tests:
+   * a sealed segment to look at). Appends go on; backpressure does not wait for held rolls.
+   */
+  holdRolls(): () => void {
+    this.rollHolds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.rollHolds--;
+      if (this.journal.sealed.length > 0) this.startRoll();
     };
   }
 
@@ -374,7 +518,7 @@ export class LayeredTimeline implements Timeline {
   }
 
   private startRoll(): void {
-    if (this.rolling !== undefined || this.closed) return;
+    if (this.rolling !== undefined || this.closed || this.rollHolds > 0) return;
     if (Date.now() - this.lastRollFailure < ROLL_RETRY_MS) return;
     this.rolling = this.rollSealed().finally(() => {
       this.rolling = undefined;
@@ -395,27 +539,53 @@ export class LayeredTimeline implements Timeline {
     }
   }
 
-  /** Invariant 5: layer durable, then manifest, then index swap, then segment unlink. */
+  /**
+   * Invariant 5: the index durable, the segment linked as the layer's data file, then the
+   * manifest, then the read-path swap, then the segment's journal name unlinked. No block
+   * data is copied: the roll writes the index only.
+   */
   private async roll(segment: Segment): Promise<void> {
     const fromSeq = this.manifest.flushedSeq;
     const toSeq = segment.lastSeq;
     if (segment.firstSeq !== fromSeq + 1) {
-      throw new Error(`Segment ${segment.file.path} starts at ${segment.firstSeq}, expected ${fromSeq + 1}`);
+      throw new Error(`Segment ${segment.path} starts at ${segment.firstSeq}, expected ${fromSeq + 1}`);
     }
-    const file = `layer-${seqName(fromSeq)}-${seqName(toSeq)}.dlt`;
-    const path = join(this.dir, file);
-    const disks = this.info.disks.length;
-    await writeDeltaLayer(path, this.journal.index.entriesOf(segment.file), fromSeq, toSeq, disks);
-    const layer = await DeltaLayer.open(path, fromSeq, toSeq, disks);
+    const base = `layer-${seqName(fromSeq)}-${seqName(toSeq)}`;
+    const names = { data: `${base}.seg`, index: `${base}.idx` };
+    const disks = this.info.disks;
+    const index = buildL0Index(this.journal.index.entriesOf(segment.file), disks.length).encode({
+      fromSeq,
+      toSeq,
+      encrypted: this.frames.codec.encrypted,
+      packed: false,
+      compression: this.frames.codec.compression,
+      dataLength: segment.size,
+    });
+    const tmp = join(this.dir, `${names.index}.tmp`);
+    const handle = await open(tmp, "w");
+    try {
+      await writeAllAt(handle, [index], 0);
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    await this.files.put(names.index, tmp, "move");
+    await this.files.put(names.data, segment.path, "link");
+    this.rollIndexBytes += index.length;
+    const diskBlocks = disks.map((d) => d.sizeBytes / BLOCK_SIZE);
+    const layer = await DeltaLayer.open(this.files, names, fromSeq, toSeq, diskBlocks, this.frames);
     try {
       await this.updateManifest((m) => ({
         ...m,
         flushedSeq: toSeq,
         lastTag: segment.lastTag ?? null,
-        layers: [...m.layers, { file, fromSeq, toSeq }],
+        layers: [...m.layers, { ...names, fromSeq, toSeq }],
       }));
     } catch (err) {
-      // The file stays: if the rename did land, the manifest on disk names it. If not, open deletes it.
+      // The files stay: if the rename did land, the manifest on disk names them. If not, open deletes them.
       await layer.close();
       throw err;
     }
@@ -480,25 +650,38 @@ export class LayeredTimeline implements Timeline {
     const fromSeq = first.fromSeq;
     const toSeq = last.toSeq;
     const inWindow = gc.readPoints.filter((p) => p > fromSeq && p <= toSeq);
-    const entries: JournalEntry[] = [];
-    for (const layer of window) for (const e of await layer.entries(entries.length)) entries.push(e);
-    const file = `layer-${seqName(fromSeq)}-${seqName(toSeq)}-${randomBytes(4).toString("hex")}.dlt`;
-    const path = join(this.dir, file);
-    const disks = this.info.disks.length;
-    await writeDeltaLayer(path, entries, fromSeq, toSeq, disks, this.stopCompaction.signal, gc);
-    const merged = await DeltaLayer.open(path, fromSeq, toSeq, disks);
-    const oldFiles = window.map((l) => basename(l.file.path));
+    const disks = this.info.disks;
+    const { names } = await writePackedLayer(
+      this.files,
+      this.dir,
+      window,
+      disks.length,
+      gc,
+      this.packFrames,
+      this.stopCompaction.signal,
+      () => this.yieldToIngest(),
+    );
+    const diskBlocks = disks.map((d) => d.sizeBytes / BLOCK_SIZE);
+    let merged: DeltaLayer;
+    try {
+      merged = await DeltaLayer.open(this.files, names, fromSeq, toSeq, diskBlocks, this.frames);
+    } catch (err) {
+      await this.files.delete(names.data);
+      await this.files.delete(names.index);
+      throw err;
+    }
+    const oldData = window.map((l) => l.names.data);
     let committed = false;
     try {
       await this.updateManifest((m) => {
-        const at = m.layers.findIndex((l) => l.file === oldFiles[0]);
-        const same = at >= 0 && oldFiles.every((f, k) => m.layers[at + k]?.file === f);
+        const at = m.layers.findIndex((l) => l.data === oldData[0]);
+        const same = at >= 0 && oldData.every((f, k) => m.layers[at + k]?.data === f);
         // A PIT cut or a branch pinned inside the window since the snapshot: try again later.
         const now = this.readPoints().filter((p) => p > fromSeq && p <= toSeq);
         if (!same || now.some((p) => !inWindow.includes(p))) return undefined;
         committed = true;
         const layers = [...m.layers];
-        layers.splice(at, oldFiles.length, { file, fromSeq, toSeq });
+        layers.splice(at, oldData.length, { ...names, fromSeq, toSeq });
         return { ...m, layers };
       });
     } catch (err) {
@@ -507,20 +690,22 @@ export class LayeredTimeline implements Timeline {
     }
     if (!committed) {
       await merged.close();
-      await rm(path, { force: true });
+      await this.files.delete(names.data);
+      await this.files.delete(names.index);
       return;
     }
     const newestAt = this.layers.indexOf(last);
     this.layers.splice(newestAt, window.length, merged);
-    const before = window.reduce((n, l) => n + l.dataBytes, 0);
+    const before = window.reduce((n, l) => n + l.storedBytes, 0);
     this.compacted = {
       layersIn: this.compacted.layersIn + window.length,
       layersOut: this.compacted.layersOut + 1,
-      freedBytes: this.compacted.freedBytes + before - merged.dataBytes,
+      freedBytes: this.compacted.freedBytes + before - merged.storedBytes,
     };
     for (const layer of window) {
       await layer.close();
-      await rm(layer.file.path, { force: true });
+      await this.files.delete(layer.names.data);
+      await this.files.delete(layer.names.index);
     }
   }
 }
@@ -531,7 +716,7 @@ function checkLayerTiling(dir: string, manifest: Manifest): void {
   for (const layer of manifest.layers) {
     if (layer.fromSeq !== expected || layer.toSeq <= layer.fromSeq) {
       throw new CorruptionError(
-        `Manifest in ${dir} lists layer ${layer.file} for seqs (${layer.fromSeq}, ${layer.toSeq}], expected it to start at ${expected}`,
+        `Manifest in ${dir} lists layer ${layer.data} for seqs (${layer.fromSeq}, ${layer.toSeq}], expected it to start at ${expected}`,
       );
     }
     expected = layer.toSeq;
@@ -554,4 +739,21 @@ function settle<T>(fn: () => T): Promise<T> {
 
 function toBytes([start, end]: [number, number]): ChangedRange {
   return { offset: start * BLOCK_SIZE, length: (end - start) * BLOCK_SIZE };
+}
+
+/** The data key a timeline's manifest names, from the key ring; undefined for an unencrypted timeline. */
+async function keyOf(manifest: Manifest, keyRing: DataKeyProvider | undefined): Promise<DataKey | undefined> {
+  if (manifest.keyId === undefined) return undefined;
+  if (keyRing === undefined) {
+    throw new UserError(
+      `Timeline ${manifest.id} is encrypted with data key ${manifest.keyId}, but the store was opened ` +
+        "without a key ring: open it with the key ring that holds this key",
+      409,
+    );
+  }
+  const key = await keyRing.keyById(manifest.keyId);
+  if (key.id !== manifest.keyId) {
+    throw new CorruptionError(`Key ring returned key ${key.id} when asked for ${manifest.keyId}`);
+  }
+  return key;
 }

@@ -9,20 +9,25 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { xxh64 } from "@node-rs/xxhash";
 import { CorruptionError } from "../../common/errors.js";
+import type { Compression } from "../codec/block-codec.js";
 import type { BranchBase, DiskSpec, Pit } from "../staging-store.js";
 import { writeFileDurably } from "../../common/durable-file.js";
 
 export const MANIFEST_FILE = "manifest.json";
 const MANIFEST_TMP = "manifest.json.tmp";
 
+export const MANIFEST_FORMAT = 2;
+
+/** A layer: its data file (frames) and index file, holding seqs (fromSeq, toSeq]. */
 export interface LayerRef {
-  readonly file: string;
+  readonly data: string;
+  readonly index: string;
   readonly fromSeq: number;
   readonly toSeq: number;
 }
 
 export interface Manifest {
-  readonly format: 1;
+  readonly format: typeof MANIFEST_FORMAT;
   readonly id: string;
   readonly createdAt: number;
   readonly disks: readonly DiskSpec[];
@@ -36,6 +41,13 @@ export interface Manifest {
    * below it, only the listed PITs, branch bases and the base seq read exactly. Absent: 0.
    */
   readonly gcHorizon?: number;
+  /**
+   * Id of the data key that seals every frame of this timeline (KeyRing.keyById finds it);
+   * absent: frames are not encrypted (XXH64 only). Never the key itself.
+   */
+  readonly keyId?: string;
+  /** Compression compaction seals packed layers with. */
+  readonly compression: Compression;
 }
 
 function checksumOf(text: string): string {
@@ -67,8 +79,12 @@ export async function readManifest(dir: string): Promise<Manifest> {
     throw new CorruptionError(`Manifest checksum mismatch: ${path}`);
   }
   const manifest = parsed.body as Manifest;
-  if (manifest.format !== 1) {
-    throw new CorruptionError(`Unsupported manifest format ${String(manifest.format)}: ${path}`);
+  const format: unknown = (parsed.body as { format?: unknown }).format;
+  if (format !== MANIFEST_FORMAT) {
+    throw new CorruptionError(
+      `Unsupported manifest format ${String(format)} in ${path}: this version reads format ` +
+        `${MANIFEST_FORMAT} only; there is no upgrade from format 1: drop the timeline and resync`,
+    );
   }
   return manifest;
 }

@@ -7,7 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Xxh64 } from "@node-rs/xxhash";
+import { KeyRing } from "../codec/key-ring.js";
+import { LocalMasterKeyWrapper } from "../codec/local-master-key-wrapper.js";
 import type { Extent, Timeline } from "../staging-store.js";
+import { LayeredStore, type LayeredStoreOptions } from "./layered-store.js";
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-store-"));
@@ -106,4 +109,20 @@ export async function digestAt(t: Timeline, seq: number): Promise<string> {
     }
   }
   return hash.digest().toString(16);
+}
+
+/** A key ring in `<dir>/keys` with a local master key (created on first use). */
+export async function testKeyRing(dir: string): Promise<KeyRing> {
+  const keys = join(dir, "keys");
+  return KeyRing.open(keys, await LocalMasterKeyWrapper.open(join(keys, "master.key")));
+}
+
+/** The crash test's store: encrypted with a key ring beside it, compacting often. */
+export async function openCrashStore(dir: string, rollThresholdBytes: number): Promise<LayeredStore> {
+  const options: LayeredStoreOptions = {
+    rollThresholdBytes,
+    compaction: CRASH_COMPACTION,
+    keyRing: await testKeyRing(dir),
+  };
+  return LayeredStore.open(join(dir, "store"), options);
 }

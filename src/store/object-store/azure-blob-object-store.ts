@@ -10,7 +10,6 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BlobServiceClient } from "@azure/storage-blob";
 import type {
@@ -33,7 +32,7 @@ import {
 } from "./object-key.js";
 import type { ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { ObjectNotFoundError } from "./object-store.js";
-import { rangeResponse, readRangedBody } from "./ranged-body.js";
+import { readRangedResponse } from "./ranged-body.js";
 import { fileLoader, pieceCount, sendPieces } from "./send-pieces.js";
 
 const MiB = 1024 * 1024;
@@ -143,20 +142,11 @@ export class AzureBlobObjectStore implements ObjectStore {
         ...(signal !== undefined ? { abortSignal: signal } : {}),
         maxRetryRequests: 2,
       });
-      const body = res.readableStreamBody;
-      if (!(body instanceof Readable))
-        throw new Error(`Download of ${key} from ${this.description} returned no body`);
-      const { bodyStart, reach } = rangeResponse(res.contentRange, res.contentLength);
-      if (reach !== undefined && offset + length > reach) {
-        body.destroy();
-        throw rangePastEndError(key, this.description, offset, length, reach);
-      }
-      return await readRangedBody(
-        body,
-        bodyStart,
+      return await readRangedResponse(
+        { body: res.readableStreamBody, contentRange: res.contentRange, contentLength: res.contentLength },
+        { key, description: this.description, request: "Download" },
         offset,
         length,
-        `Reading ${key} from ${this.description}`,
         signal,
       );
     } catch (err) {

@@ -5,7 +5,8 @@
  * this keeps exactly the bytes wanted, stops reading once it has them, and fails on a
  * short body instead of returning part of a range.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import { rangePastEndError } from "./object-key.js";
 
 export interface ContentRange {
   readonly start: number;
@@ -87,4 +88,41 @@ export async function readRangedBody(
     throw new Error(`${what}: the response ended after ${filled} of ${length} bytes`);
   }
   return out;
+}
+
+/** What a cloud backend's ranged GET answered, for `readRangedResponse`. */
+export interface RangedResponse {
+  readonly body: unknown;
+  readonly contentRange: string | undefined;
+  readonly contentLength: number | undefined;
+}
+
+/**
+ * Checks a ranged GET's answer against the range asked for and reads exactly that range:
+ * a range past the object's end is a UserError with nothing returned.
+ */
+export async function readRangedResponse(
+  res: RangedResponse,
+  where: { readonly key: string; readonly description: string; readonly request: string },
+  offset: number,
+  length: number,
+  signal: AbortSignal | undefined,
+): Promise<Buffer> {
+  const body = res.body;
+  if (!(body instanceof Readable)) {
+    throw new Error(`${where.request} of ${where.key} in ${where.description} returned no body`);
+  }
+  const { bodyStart, reach } = rangeResponse(res.contentRange, res.contentLength);
+  if (reach !== undefined && offset + length > reach) {
+    body.destroy();
+    throw rangePastEndError(where.key, where.description, offset, length, reach);
+  }
+  return await readRangedBody(
+    body,
+    bodyStart,
+    offset,
+    length,
+    `Reading ${where.key} from ${where.description}`,
+    signal,
+  );
 }

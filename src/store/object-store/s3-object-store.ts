@@ -9,7 +9,6 @@
  */
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -37,7 +36,7 @@ import {
 import type { ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { ObjectNotFoundError } from "./object-store.js";
 import { cloudError, errorCode, errorStatus } from "./cloud-error.js";
-import { rangeResponse, readRangedBody } from "./ranged-body.js";
+import { readRangedResponse } from "./ranged-body.js";
 
 const MiB = 1024 * 1024;
 /** S3's limits: 10,000 parts, 5 MiB minimum part (but the last), 1024-byte keys. */
@@ -150,20 +149,11 @@ export class S3ObjectStore implements ObjectStore {
         }),
         sdkOptions(signal),
       );
-      const body = res.Body;
-      if (!(body instanceof Readable))
-        throw new Error(`GetObject of ${key} in ${this.description} returned no body`);
-      const { bodyStart, reach } = rangeResponse(res.ContentRange, res.ContentLength);
-      if (reach !== undefined && offset + length > reach) {
-        body.destroy();
-        throw rangePastEndError(key, this.description, offset, length, reach);
-      }
-      return await readRangedBody(
-        body,
-        bodyStart,
+      return await readRangedResponse(
+        { body: res.Body, contentRange: res.ContentRange, contentLength: res.ContentLength },
+        { key, description: this.description, request: "GetObject" },
         offset,
         length,
-        `Reading ${key} from ${this.description}`,
         signal,
       );
     } catch (err) {

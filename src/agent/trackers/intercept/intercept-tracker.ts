@@ -644,9 +644,17 @@ export class InterceptTracker implements ChangeTracker {
         this.scan.forget();
         this.forgetScan = false;
       }
-      const before = this.scan.progress().disks.reduce((n, d) => n + d.rescannedBytes, 0);
-      await this.scan.prepare(baseline, sink, signal);
-      round.compared = this.scan.progress().disks.reduce((n, d) => n + d.rescannedBytes, 0) > before;
+      // The scan tracker compares hashes only when its maps do not describe the timeline: a
+      // RESCAN rather than an initial copy, which is what the phase then says.
+      const watched: ReplicationSink = {
+        submit: (extents, consistent, s) => sink.submit(extents, consistent, s),
+        compare: (disk, first, hashes, s) => {
+          round.compared = true;
+          return sink.compare(disk, first, hashes, s);
+        },
+        ...(sink.checkpoint ? { checkpoint: (tag: number) => sink.checkpoint!(tag) } : {}),
+      };
+      await this.scan.prepare(baseline, watched, signal);
       await this.scan.passNow(sink, signal);
       await this.finishRound(round, sink, signal);
     } catch (err) {

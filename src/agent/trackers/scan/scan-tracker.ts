@@ -9,6 +9,11 @@
  * next pass starts at once. So the RPO is about one pass. A regular file whose ctime, mtime and size are
  * unchanged since the start of the previous pass is skipped, except for a full read every
  * `fullPassEveryMs`; block devices are always read.
+ *
+ * While the link is down the tracker does not run: its hash maps are its dirty map, and
+ * the first pass after a reconnect or a restart (phase `rescan`) sends only the chunks
+ * that differ from them. That costs no spool space however long the outage, and sends each
+ * chunk once, as it is now.
  */
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -85,6 +90,8 @@ export class ScanTracker implements ChangeTracker {
   private ackedTag = 0;
   private checkpointedTag = 0;
   private sink: ReplicationSink | null = null;
+  /** Bumped by each prepare, so a pass of an earlier connection does not move the phase. */
+  private generation = 0;
 
   private constructor(
     private readonly disks: DiskState[],
@@ -123,6 +130,7 @@ export class ScanTracker implements ChangeTracker {
   }
 
   async prepare(baseline: TrackerBaseline, sink: ReplicationSink, signal: AbortSignal): Promise<void> {
+    this.generation++;
     this.timelineId = baseline.timelineId;
     this.sink = sink;
     for (const d of this.disks) {
@@ -133,7 +141,8 @@ export class ScanTracker implements ChangeTracker {
       else await this.compareDisk(d, baseline.timelineId, sink, signal);
       await d.map.flush();
     }
-    this.phase = this.state.syncedTimeline === baseline.timelineId ? "continuous" : "initial";
+    // Synced before: the next pass catches up with what changed while the link was down.
+    this.phase = this.state.syncedTimeline === baseline.timelineId ? "rescan" : "initial";
   }
 
   /**
@@ -158,6 +167,7 @@ export class ScanTracker implements ChangeTracker {
     signal: AbortSignal,
   ): Promise<void> {
     this.phase = "compare";
+    d.rescanned = 0;
     const local = await hashDisk(d.fh, d.spec.sizeBytes, signal, (n) => (d.rescanned += n));
     const chunks = local.length;
     const pending: Promise<void>[] = [];
@@ -201,7 +211,12 @@ export class ScanTracker implements ChangeTracker {
     let pendingChunks: { d: DiskState; chunk: number; hash: bigint }[] = [];
     let batchData = 0;
     let submittedAny = false;
-    for (const d of this.disks) d.scanned = 0;
+    const generation = this.generation;
+    const catchUp = this.phase === "rescan";
+    for (const d of this.disks) {
+      d.scanned = 0;
+      if (catchUp) d.rescanned = 0;
+    }
 
     const flushBatch = async (consistent: boolean): Promise<void> => {
       if (extents.length === 0 && !consistent) return;
@@ -239,6 +254,7 @@ export class ScanTracker implements ChangeTracker {
         const fullDue = passStart - d.lastFullReadAt >= (this.opts.fullPassEveryMs ?? 60_000);
         if (statKey !== null && statKey === d.lastStat && !fullDue && d.sent.size === 0) {
           d.scanned = d.spec.sizeBytes;
+          if (catchUp) d.rescanned = d.spec.sizeBytes;
           continue;
         }
         for (let offset = 0; offset < d.spec.sizeBytes; offset += DISK_READ_BYTES) {
@@ -280,6 +296,7 @@ export class ScanTracker implements ChangeTracker {
           }
           closeRun(n);
           d.scanned += n;
+          if (catchUp) d.rescanned += n;
           if (batchData >= batchBytes || extents.length >= 1024) await flushBatch(false);
         }
         d.lastStat = statKey;
@@ -296,6 +313,8 @@ export class ScanTracker implements ChangeTracker {
       // data an earlier, moving pass sent); a moving pass only sends what it has left.
       if (stable && (extents.length > 0 || submittedAny || this.unmarked)) await flushBatch(true);
       else if (extents.length > 0) await flushBatch(false);
+      // The rescan found and submitted everything: what is left is sending it.
+      if (catchUp && generation === this.generation && this.phase === "rescan") this.phase = "drain";
     } catch (err) {
       // Chunks marked as sent whose batch never reached the sink must be found again by
       // the next pass: forget them, or they would look replicated and never be sent.
@@ -307,6 +326,7 @@ export class ScanTracker implements ChangeTracker {
     const last = this.lastSubmitted;
     const markDurable = (): void => {
       this.durableAsOf = Math.max(this.durableAsOf ?? 0, passStart);
+      if (this.phase === "drain" && generation === this.generation) this.phase = "continuous";
       if (this.phase === "initial") {
         this.phase = "continuous";
         this.state = { syncedTimeline: this.timelineId };

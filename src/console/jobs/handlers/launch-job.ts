@@ -7,7 +7,7 @@
  * has; a recovery finishes the failback stream and the machine becomes FAILED_BACK.
  */
 import { UserError, errorMessage } from "../../../common/errors.js";
-import { DEFAULT_BLUEPRINT } from "../../../common/model.js";
+import { withBlueprintDefaults } from "../../../common/model.js";
 import type { LaunchMode } from "../../../common/states.js";
 import { DEFAULT_IMAGE_FORMAT, isImageFormat, type ImageFormat } from "../../../providers/image-format.js";
 import type { Provider } from "../../../providers/provider.js";
@@ -100,8 +100,10 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           mode: p.mode,
           timeline: ctx.replicator.openTimeline(branchId),
           seq,
-          blueprint: (await ctx.state.getBlueprint(machineId)) ?? DEFAULT_BLUEPRINT,
+          blueprint: withBlueprintDefaults(await ctx.state.getBlueprint(machineId)),
+          source: { cpus: machine.cpus, memoryMiB: machine.memoryMiB },
           outDir: p.outDir,
+          onLog: (message) => void ctx.log(`${machine.name}: ${message}`).catch(() => undefined),
           format: p.format,
           signal: ctx.signal,
         });
@@ -130,10 +132,14 @@ export function launchJob(providerFor: (name: string) => Provider, defaultOutDir
           pitSeq: seq,
           ...(pit ? { pitTime: new Date(pit.time).toISOString() } : {}),
           requestedAt,
+          ...(target.startedAt ? { startedAt: target.startedAt.toISOString() } : {}),
+          ...(target.guestUpAt ? { guestUpAt: target.guestUpAt.toISOString() } : {}),
+          ...(target.consoleLog ? { consoleLog: target.consoleLog } : {}),
           readyAt,
           rtoSeconds: (Date.parse(readyAt) - Date.parse(requestedAt)) / 1000,
         });
         await ctx.log(`${machine.name}: ready (${p.provider}): ${target.disks.join(", ")}`);
+        if (target.consoleLog) await ctx.log(`${machine.name}: console log ${target.consoleLog}`);
       } catch (err) {
         failures.push(`${machine.name}: ${errorMessage(err)}`);
         await ctx.state.updateMachine(machineId, { lifecycle: previous });

@@ -15,6 +15,7 @@ import type {
   LaunchedMachine,
   Project,
 } from "../../../common/model.js";
+import { withBlueprintDefaults } from "../../../common/model.js";
 import type { JobStatus } from "../../../common/states.js";
 import type {
   ApiKeyRecord,
@@ -290,7 +291,8 @@ export class SqliteStateStore implements StateStore {
   async getBlueprint(machineId: string): Promise<Blueprint | undefined> {
     const row = this.#db.prepare("SELECT data FROM blueprints WHERE machine_id = ?").get(machineId) as
       DataRow | undefined;
-    return Promise.resolve(parse<Blueprint>(row));
+    const stored = parse<Blueprint>(row);
+    return Promise.resolve(stored === undefined ? undefined : withBlueprintDefaults(stored));
   }
 
   async putBlueprint(machineId: string, blueprint: Blueprint): Promise<void> {

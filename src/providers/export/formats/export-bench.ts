@@ -19,6 +19,7 @@ import { imageExtension } from "./image-writers.js";
 import { openRawFileSource } from "./raw-file-source.js";
 import { randomData, textLike } from "./sample-data.js";
 import { writeImage } from "./write-image.js";
+import { seededRandom } from "../../../bench/seeded-content.js";
 
 export interface ExportBenchOptions {
   readonly dir: string;
@@ -77,15 +78,7 @@ async function fsyncFile(path: string): Promise<void> {
 /** The benchmark's raw image: 30% holes, 35% text-like, 35% random, in 1 MiB units. */
 export async function makeBenchImage(path: string, sizeBytes: number, signal?: AbortSignal): Promise<void> {
   const text = textLike(TEXT_POOL, 42);
-  let x = 0x9e3779b9;
-  const next = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const next = seededRandom(0);
   const fh = await open(path, "w");
   try {
     await fh.truncate(sizeBytes);
