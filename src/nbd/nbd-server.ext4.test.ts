@@ -11,18 +11,11 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { waitFor } from "../common/wait-for.js";
 import { serveTestFile } from "./testing/serve-test-file.js";
-import { haveTools, runTool } from "./testing/run-tool.js";
-
-function skipReason(): string | false {
-  if (process.getuid?.() !== 0) return "needs root for losetup and mount";
-  if (!haveTools("nbdfuse", "losetup", "mkfs.ext4", "e2fsck", "mount", "umount"))
-    return "nbdfuse or util-linux/e2fsprogs missing";
-  return false;
-}
+import { ext4OverNbdSkipReason, runTool } from "./testing/run-tool.js";
 
 test(
   "ext4 made on our export through nbdfuse and a loop device mounts, keeps files and passes e2fsck",
-  { skip: skipReason() },
+  { skip: ext4OverNbdSkipReason() },
   async () => {
     const fx = await serveTestFile({ sizeBytes: 64 * 1024 * 1024 });
     const fuseDir = join(fx.dir, "fuse");

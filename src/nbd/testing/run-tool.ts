@@ -30,6 +30,17 @@ export function haveTools(...cmds: string[]): boolean {
   return cmds.every((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status === 0);
 }
 
+/**
+ * Why a test that puts ext4 on an NBD export through nbdfuse and a loop device cannot run
+ * here (it needs root and those tools; CI has both), or false when it can.
+ */
+export function ext4OverNbdSkipReason(): string | false {
+  if (process.getuid?.() !== 0) return "needs root for losetup and mount";
+  if (!haveTools("nbdfuse", "losetup", "mkfs.ext4", "e2fsck", "mount", "umount"))
+    return "nbdfuse or util-linux/e2fsprogs missing";
+  return false;
+}
+
 /** The NBD URI qemu and libnbd take for export `name` on a Unix socket. */
 export function nbdUnixUri(name: string, socketPath: string): string {
   return `nbd+unix:///${encodeURIComponent(name)}?socket=${socketPath}`;

@@ -12,7 +12,7 @@ import { Agent } from "../../agent.js";
 import type { Machine } from "../../../common/model.js";
 import { waitFor } from "../../../common/wait-for.js";
 import { NbdClient } from "../../../nbd/nbd-client.js";
-import { haveTools, runTool } from "../../../nbd/testing/run-tool.js";
+import { ext4OverNbdSkipReason, runTool } from "../../../nbd/testing/run-tool.js";
 import {
   createProjectToken,
   machineNamed,
@@ -86,16 +86,9 @@ async function pitMatching(fx: SiteFixture, m: Machine, sha: string): Promise<nu
   );
 }
 
-function skipReason(): string | false {
-  if (process.getuid?.() !== 0) return "needs root for losetup and mount";
-  if (!haveTools("nbdfuse", "losetup", "mkfs.ext4", "e2fsck", "mount", "umount"))
-    return "nbdfuse or util-linux/e2fsprogs missing";
-  return false;
-}
-
 test(
   "Agent --tracker intercept: ext4 made through nbdfuse on the agent's export reaches a PIT bit for bit, and e2fsck finds it clean",
-  { skip: skipReason() },
+  { skip: ext4OverNbdSkipReason() },
   async () => {
     const fx = await startSite();
     let started: Started | null = null;
